@@ -1,0 +1,56 @@
+"""resnet_keras: residual networks for image classification with Keras 3.
+
+The public face of the library: the model builders, the analysis helpers and
+the submodules (`layers`, `models`, `analysis`, ...).
+
+Examples:
+
+>>> import resnet_keras as rk
+>>> model = rk.CifarResNet(depth=20)
+>>> rk.count_macs(model)
+40551040
+"""
+
+from resnet_keras import analysis, layers, models
+from resnet_keras.analysis import count_macs, count_trainable_params, gradient_norms
+from resnet_keras.determinism import set_determinism
+from resnet_keras.layers import BasicBlock, BottleneckBlock, ParameterFreeShortcut
+from resnet_keras.models import (
+    CifarResNet,
+    ResNet18,
+    ResNet34,
+    ResNet50,
+    ResNet50V2,
+    ResNet101,
+    ResNet101V2,
+    ResNet152,
+    ResNet152V2,
+    SeedNet,
+    SeedResNet,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BasicBlock",
+    "BottleneckBlock",
+    "CifarResNet",
+    "ParameterFreeShortcut",
+    "ResNet18",
+    "ResNet34",
+    "ResNet50",
+    "ResNet50V2",
+    "ResNet101",
+    "ResNet101V2",
+    "ResNet152",
+    "ResNet152V2",
+    "SeedNet",
+    "SeedResNet",
+    "analysis",
+    "count_macs",
+    "count_trainable_params",
+    "gradient_norms",
+    "layers",
+    "models",
+    "set_determinism",
+]

@@ -1,0 +1,72 @@
+"""Argument checks shared by the layers and builders.
+
+Every public entry point validates its arguments with these helpers so that a
+mistake is reported as a ValueError or TypeError that names the argument and the
+values it accepts, instead of failing deep inside a convolution.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+
+def check_choice(name, value, allowed):
+    """Returns `value` if it is one of `allowed`, else raises ValueError."""
+    if value not in allowed:
+        allowed_text = ", ".join(repr(option) for option in allowed)
+        raise ValueError(f"`{name}` must be one of {allowed_text}; received {value!r}.")
+    return value
+
+
+def check_positive_int(name, value):
+    """Returns `value` if it is an int >= 1 (bools rejected), else raises."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be a positive integer; received {value!r}.")
+    if value < 1:
+        raise ValueError(f"`{name}` must be a positive integer (>= 1); received {value}.")
+    return int(value)
+
+
+def check_strides(name, value):
+    """Returns the stride as an int if it is 1 or 2 (or (1, 1) / (2, 2))."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2 or value[0] != value[1]:
+            raise ValueError(
+                f"`{name}` must be 1 or 2 (or a square tuple (1, 1) / (2, 2)); received {value!r}."
+            )
+        value = value[0]
+    if isinstance(value, bool) or value not in (1, 2):
+        raise ValueError(f"`{name}` must be 1 or 2; received {value!r}.")
+    return int(value)
+
+
+def check_bool(name, value):
+    """Returns `value` if it is a bool, else raises TypeError."""
+    if not isinstance(value, bool):
+        raise TypeError(f"`{name}` must be True or False; received {value!r}.")
+    return value
+
+
+def check_probability(name, value, *, include_one=False):
+    """Returns `value` as float if it lies in [0, 1) (or [0, 1])."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a number; received {value!r}.")
+    upper_ok = value <= 1 if include_one else value < 1
+    if not (value >= 0 and upper_ok):
+        interval = "[0, 1]" if include_one else "[0, 1)"
+        raise ValueError(f"`{name}` must lie in {interval}; received {value}.")
+    return float(value)
+
+
+def check_image_input_shape(layer_name, input_shape):
+    """Checks that a layer receives a batch of images in NHWC layout."""
+    if len(input_shape) != 4:
+        raise ValueError(
+            f"{layer_name} expects a 4D input (batch, height, width, channels); "
+            f"received an input of rank {len(input_shape)} with shape {tuple(input_shape)}."
+        )
+    if input_shape[-1] is None:
+        raise ValueError(
+            f"{layer_name} needs a known number of input channels (last axis); "
+            f"received shape {tuple(input_shape)}."
+        )

@@ -1,0 +1,138 @@
+"""CIFAR-10 ResNets of He et al. (2016), Sec. 4.2, and their plain counterparts."""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from resnet_keras._validation import check_bool, check_choice, check_positive_int
+from resnet_keras.layers import SHORTCUT_OPTIONS, BasicBlock, BottleneckBlock
+
+BLOCK_TYPES = ("basic", "bottleneck")
+STAGE_FILTERS = (16, 32, 64)
+
+
+def blocks_per_stage(depth, block="basic"):
+    """Returns n, the blocks per stage, of a CIFAR ResNet of this depth.
+
+    A basic-block network has 3 stages of n two-convolution blocks plus the
+    stem and the classifier: depth = 6n + 2. A bottleneck network has three
+    convolutions per block: depth = 9n + 2 (ResNet-164, ResNet-1001).
+
+    Raises:
+        ValueError: if the depth does not have that form.
+
+    Examples:
+
+    >>> blocks_per_stage(20), blocks_per_stage(164, "bottleneck")
+    (3, 18)
+    """
+    check_choice("block", block, BLOCK_TYPES)
+    check_positive_int("depth", depth)
+    per_block = 6 if block == "basic" else 9
+    if depth < per_block + 2 or (depth - 2) % per_block:
+        examples = "20, 32, 44, 56, 110" if block == "basic" else "29, 56, 164, 1001"
+        raise ValueError(
+            f"`depth` must be {per_block}n+2 for {block} blocks (e.g. {examples}); "
+            f"received {depth}."
+        )
+    return (depth - 2) // per_block
+
+
+def CifarResNet(
+    depth=20,
+    shortcut="A",
+    preactivation=False,
+    residual=True,
+    block="basic",
+    zero_init_residual=False,
+    num_classes=10,
+    input_shape=(32, 32, 3),
+    batch_norm_momentum=0.9,
+    kernel_regularizer=None,
+    name=None,
+):
+    """The CIFAR-10 ResNet of the paper: a 3x3 stem, three stages, pooling, logits.
+
+    Stages work on 32x32, 16x16 and 8x8 maps with 16, 32 and 64 filters; each
+    holds n blocks (see `blocks_per_stage`); the first block of stages 2 and 3
+    halves the resolution and doubles the filters.
+
+    Args:
+        depth: 6n+2 for basic blocks (20, 32, 44, 56, 110, 1202), 9n+2 for
+            bottleneck blocks (164, 1001).
+        shortcut: "A" (the paper's CIFAR choice: parameter-free), "B" or "C".
+        preactivation: True builds the "Identity Mappings" (v2) network:
+            pre-activation blocks and a final BN -> ReLU before pooling.
+        residual: False builds the plain network of the same depth (Fig. 6).
+        block: "basic" or "bottleneck".
+        zero_init_residual: every block starts as the identity.
+        num_classes: size of the output (logits, no softmax).
+        input_shape: image shape, channels last.
+        batch_norm_momentum: momentum of the moving statistics (0.9, as the
+            paper's Torch code; Keras' default 0.99 adapts slowly in short runs).
+        kernel_regularizer: optional regularizer for every convolution kernel.
+        name: model name; defaults to e.g. "resnet20", "plain56", "resnet164v2".
+
+    Returns:
+        A `keras.Model` mapping images to logits.
+
+    Examples:
+
+    >>> import resnet_keras as rk
+    >>> model = rk.CifarResNet(20)
+    >>> model.count_params() - sum(w.numpy().size for w in model.non_trainable_weights)
+    269722
+    >>> plain = rk.CifarResNet(56, residual=False)
+    """
+    n = blocks_per_stage(depth, block)
+    check_choice("shortcut", shortcut, SHORTCUT_OPTIONS)
+    check_bool("preactivation", preactivation)
+    check_bool("residual", residual)
+    check_positive_int("num_classes", num_classes)
+    if len(tuple(input_shape)) != 3:
+        raise ValueError(
+            f"`input_shape` must be (height, width, channels); received {input_shape!r}."
+        )
+    if name is None:
+        kind = "resnet" if residual else "plain"
+        name = f"{kind}{depth}{'v2' if preactivation else ''}"
+
+    block_class = BasicBlock if block == "basic" else BottleneckBlock
+    common = dict(
+        shortcut=shortcut,
+        preactivation=preactivation,
+        residual=residual,
+        zero_init_residual=zero_init_residual,
+        batch_norm_momentum=batch_norm_momentum,
+        kernel_regularizer=kernel_regularizer,
+    )
+
+    inputs = keras.Input(shape=tuple(input_shape), name="images")
+    x = layers.Conv2D(
+        STAGE_FILTERS[0],
+        3,
+        padding="same",
+        use_bias=False,
+        kernel_initializer="he_normal",
+        kernel_regularizer=kernel_regularizer,
+        name="stem_conv",
+    )(inputs)
+    if not preactivation:
+        # A v2 network normalises inside its first block instead.
+        x = layers.BatchNormalization(momentum=batch_norm_momentum, epsilon=1e-5, name="stem_bn")(x)
+        x = layers.ReLU(name="stem_relu")(x)
+
+    for stage, filters in enumerate(STAGE_FILTERS, start=1):
+        for index in range(1, n + 1):
+            strides = 2 if (stage > 1 and index == 1) else 1
+            x = block_class(filters, strides=strides, name=f"stage{stage}_block{index}", **common)(
+                x
+            )
+
+    if preactivation:
+        x = layers.BatchNormalization(momentum=batch_norm_momentum, epsilon=1e-5, name="post_bn")(x)
+        x = layers.ReLU(name="post_relu")(x)
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    outputs = layers.Dense(num_classes, name="logits", dtype="float32")(x)
+    return keras.Model(inputs, outputs, name=name)

@@ -1,0 +1,42 @@
+"""Project hygiene: environment.yml in step with pyproject, clean notebooks, CI wiring."""
+
+import json
+import pathlib
+import re
+
+import tomllib
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_environment_yml_installs_the_package_extras_that_exist():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    environment = (ROOT / "environment.yml").read_text()
+    extras = set(pyproject["project"]["optional-dependencies"])
+    match = re.search(r"-e \.\[([a-z,]+)\]", environment)
+    assert match, "environment.yml must pip-install the package with `-e .[...]`"
+    assert {"dev"} <= set(match.group(1).split(",")) <= extras
+    python = re.search(r"python=(\d+)\.(\d+)", environment)
+    minimum = re.search(r">=(\d+)\.(\d+)", pyproject["project"]["requires-python"])
+    assert tuple(map(int, python.groups())) >= tuple(map(int, minimum.groups()))
+    # The CPU pin of torch comes before the torch extra, as in the Makefile.
+    assert environment.index("torch==") < environment.index("-e .[")
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"torch==([\d.]+)", makefile).group(1) == re.search(
+        r"torch==([\d.]+)", environment
+    ).group(1)
+
+
+def test_notebooks_are_stored_without_outputs():
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        notebook = json.loads(path.read_text())
+        for index, cell in enumerate(notebook["cells"]):
+            if cell["cell_type"] == "code":
+                assert not cell.get("outputs"), f"{path.name} cell {index} holds outputs"
+                assert cell.get("execution_count") is None, f"{path.name} cell {index} was run"
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    assert "make test" in readme and "make course" in readme
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
