@@ -11,8 +11,9 @@ Examples:
 40551040
 """
 
-from resnet_keras import analysis, layers, models
+from resnet_keras import analysis, data, layers, models, profiles
 from resnet_keras.analysis import count_macs, count_trainable_params, gradient_norms
+from resnet_keras.data import load, show_images
 from resnet_keras.determinism import set_determinism
 from resnet_keras.layers import BasicBlock, BottleneckBlock, ParameterFreeShortcut
 from resnet_keras.models import (
@@ -28,6 +29,7 @@ from resnet_keras.models import (
     SeedNet,
     SeedResNet,
 )
+from resnet_keras.profiles import Profile, get_profile
 
 __version__ = "0.1.0"
 
@@ -48,7 +50,13 @@ __all__ = [
     "SeedResNet",
     "analysis",
     "count_macs",
+    "Profile",
     "count_trainable_params",
+    "data",
+    "get_profile",
+    "load",
+    "profiles",
+    "show_images",
     "gradient_norms",
     "layers",
     "models",

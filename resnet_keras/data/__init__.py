@@ -1,0 +1,29 @@
+"""Input pipelines: CIFAR-10 via tensorflow-datasets, an offline dataset, synthetic data.
+
+`load` returns `tf.data` pipelines of float32 NHWC images and int32 labels that
+`model.fit` accepts under the TensorFlow, JAX and PyTorch backends.
+
+Examples:
+    >>> from resnet_keras.data import load
+    >>> train, validation, test, info = load("digits", batch_size=32)
+    >>> info.num_classes
+    10
+"""
+
+from .cifar10 import probe_download_host
+from .figures import show_images
+from .loader import DATASET_NAMES, load
+from .synthetic import synthetic
+from .types import DataInfo, DatasetUnavailableError, LoadedData, OfflineDatasetWarning
+
+__all__ = [
+    "DATASET_NAMES",
+    "DataInfo",
+    "DatasetUnavailableError",
+    "LoadedData",
+    "OfflineDatasetWarning",
+    "load",
+    "probe_download_host",
+    "show_images",
+    "synthetic",
+]

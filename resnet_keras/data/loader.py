@@ -1,0 +1,307 @@
+"""`load`: CIFAR-10 (or an offline stand-in) as ready-to-train tf.data pipelines."""
+
+from __future__ import annotations
+
+import numbers
+import os
+import warnings
+
+from . import cifar10, digits
+from .pipeline import PAD, channel_stats, make_split
+from .types import DataInfo, DatasetUnavailableError, LoadedData, OfflineDatasetWarning
+
+DATASET_NAMES = ("auto", "cifar10", "digits")
+"""Names `load` accepts."""
+
+IMAGE_SHAPE = (32, 32, 3)
+
+STATS_LIMIT = 10_000
+"""Largest CIFAR-10 training subset whose channel statistics are computed afresh."""
+
+
+def _check_size(argument, value, minimum=1):
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(
+            f"`{argument}` must be None (all images) or an integer >= {minimum}; "
+            f"received {value!r}."
+        )
+    if value < minimum:
+        raise ValueError(
+            f"`{argument}` must be None (all images) or an integer >= {minimum}; received {value}."
+        )
+    return int(value)
+
+
+def _check_arguments(
+    *,
+    name,
+    batch_size,
+    augment,
+    validation_split,
+    data_dir,
+    train_size,
+    test_size,
+    seed,
+    normalize,
+    validation_size,
+):
+    allowed = ", ".join(map(repr, DATASET_NAMES))
+    if not isinstance(name, str):
+        raise TypeError(f"`name` must be one of {allowed}; received {name!r}.")
+    key = name.strip().lower()
+    if key not in DATASET_NAMES:
+        raise ValueError(f"`name` must be one of {allowed}; received {name!r}.")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
+        raise TypeError(f"`batch_size` must be an integer >= 1; received {batch_size!r}.")
+    if batch_size < 1:
+        raise ValueError(f"`batch_size` must be an integer >= 1; received {batch_size}.")
+    for argument, value in (("augment", augment), ("normalize", normalize)):
+        if not isinstance(value, bool):
+            raise TypeError(f"`{argument}` must be True or False; received {value!r}.")
+    if isinstance(validation_split, bool) or not isinstance(validation_split, numbers.Real):
+        raise TypeError(
+            f"`validation_split` must be a number in [0, 1); received {validation_split!r}."
+        )
+    if not 0.0 <= validation_split < 1.0:
+        raise ValueError(
+            f"`validation_split` must be a number in [0, 1); received {validation_split}."
+        )
+    if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):
+        raise TypeError(
+            f"`data_dir` must be None or a path (str or os.PathLike); received {data_dir!r}."
+        )
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"`seed` must be an integer >= 0; received {seed!r}.")
+    return (
+        key,
+        _check_size("train_size", train_size),
+        _check_size("test_size", test_size),
+        _check_size("validation_size", validation_size, minimum=0),
+    )
+
+
+def _split_sizes(available, train_size, validation_split, validation_size):
+    if validation_size is not None:
+        n_val = validation_size
+    elif train_size is None:
+        n_val = int(round(validation_split * available))
+    else:
+        # validation_split is the share of the images in use: train_size of them
+        # train, so the validation set gets validation_split / (1 - split) as many.
+        n_val = int(round(validation_split * train_size / (1.0 - validation_split)))
+    if n_val >= available:
+        raise ValueError(
+            f"The validation set ({n_val} images) would take all {available} training "
+            "images; lower `validation_size` or `validation_split`."
+        )
+    n_train = available - n_val if train_size is None else min(train_size, available - n_val)
+    return n_train, n_val
+
+
+def _cardinality(dataset, argument):
+    count = int(dataset.cardinality())
+    if count < 0:
+        raise DatasetUnavailableError(f"The {argument} split does not report its size.")
+    return count
+
+
+def _offline_notice(reason):
+    return (
+        "Using the offline dataset 'digits' (scikit-learn's 1,797 real 8x8 handwritten "
+        f"digits, upsampled to 32x32x3) instead of CIFAR-10. {reason} The digits are far "
+        "easier than CIFAR-10: accuracies on them are not comparable with the paper's."
+    )
+
+
+def load(
+    name="auto",
+    batch_size=128,
+    augment=True,
+    validation_split=0.1,
+    data_dir=None,
+    train_size=None,
+    test_size=None,
+    seed=0,
+    normalize=True,
+    *,
+    validation_size=None,
+):
+    """Loads an image-classification dataset as batched `tf.data` pipelines.
+
+    The training split is shuffled (seeded, reshuffled each epoch) and, with `augment`,
+    gets the augmentation of He et al. 2016: 4 pixels of padding, a random 32x32 crop
+    and, for CIFAR-10 only, a random horizontal flip. Validation and test splits are
+    neither shuffled nor augmented. Images come out as float32 `(batch, 32, 32, 3)`,
+    labels as int32 `(batch,)` (sparse class ids). The datasets feed `model.fit` under
+    every Keras backend.
+
+    Datasets:
+        - `"cifar10"`: CIFAR-10 via tensorflow-datasets (downloads when it is not
+          prepared in `data_dir` and the host answers). Fails within seconds with
+          `DatasetUnavailableError` when neither is the case.
+        - `"digits"`: scikit-learn's 1,797 real 8x8 handwritten digits, upsampled to
+          32x32x3; bundled with scikit-learn, so it always works offline. Fixed
+          stratified split of 1,437 train / 360 test images.
+        - `"auto"`: CIFAR-10 when it is prepared or its download host answers within
+          3 seconds, otherwise `"digits"` with an `OfflineDatasetWarning` and
+          `info.notice` saying why and how to get CIFAR-10.
+
+    Normalisation subtracts a per-channel mean and divides by a per-channel standard
+    deviation computed over the training images in use. For CIFAR-10 training sets of
+    more than 10,000 images the published statistics of the 50,000 training images
+    (mean 0.4914, 0.4822, 0.4465; std 0.2470, 0.2435, 0.2616) are used instead of an
+    extra pass over the data; they differ from the 45,000-image statistics in the
+    third decimal.
+
+    Args:
+        name: `"auto"`, `"cifar10"` or `"digits"`.
+        batch_size: Images per batch (>= 1). The last batch of a split may be smaller.
+        augment: Whether to augment the training split.
+        validation_split: Share in [0, 1) of the training images in use that is held
+            out for validation. The validation images are the first ones of the
+            official training split (fixed, whatever `seed` is); with 0 there is no
+            validation set.
+        data_dir: TFDS data directory holding (or to receive) CIFAR-10; `None` for
+            tensorflow-datasets' default. Ignored by `"digits"`.
+        train_size: At most this many training images (`None`: all that remain
+            after the validation images). Use it for quick runs.
+        test_size: At most this many test images (`None`: the whole test split).
+        seed: Seed of the shuffle and the augmentation (>= 0). Like every TensorFlow
+            op seed it is combined with the global seed, so equal calls give equal
+            batches under the same `keras.utils.set_random_seed` (or none).
+        normalize: Per-channel standardisation (`True`) or plain pixels scaled to
+            [0, 1] (`False`).
+        validation_size: Number of validation images; overrides `validation_split`.
+
+    Returns:
+        A `LoadedData(train, validation, test, info)`, which also unpacks as
+        `train, validation, test, info = load(...)`. `info` is a `DataInfo`.
+
+    Raises:
+        ValueError: For an unknown `name` or out-of-range sizes, batch size,
+            validation split or seed (the message names the argument and the allowed
+            values).
+        TypeError: For arguments of the wrong type.
+        DatasetUnavailableError: For `"cifar10"` when it is neither prepared in
+            `data_dir` nor downloadable.
+
+    Examples:
+        >>> from resnet_keras.data import load
+        >>> train, validation, test, info = load("digits", batch_size=64, train_size=512)
+        >>> images, labels = next(iter(train))
+        >>> tuple(images.shape), images.dtype.name, labels.dtype.name
+        ((64, 32, 32, 3), 'float32', 'int32')
+        >>> info.train_size, info.validation_size, info.test_size
+        (512, 57, 360)
+    """
+    key, train_size, test_size, validation_size = _check_arguments(
+        name=name,
+        batch_size=batch_size,
+        augment=augment,
+        validation_split=validation_split,
+        data_dir=data_dir,
+        train_size=train_size,
+        test_size=test_size,
+        seed=seed,
+        normalize=normalize,
+        validation_size=validation_size,
+    )
+
+    notice = None
+    if key in ("auto", "cifar10"):
+        current = cifar10.status(data_dir)
+        if current.usable:
+            try:
+                train, test, source = cifar10.read(current)
+                key = "cifar10"
+            except DatasetUnavailableError as error:
+                if key == "cifar10":
+                    raise
+                notice = _offline_notice(str(error))
+        elif key == "cifar10":
+            raise DatasetUnavailableError(current.explanation())
+        else:
+            notice = _offline_notice(current.explanation())
+        if notice is not None:
+            warnings.warn(notice, OfflineDatasetWarning, stacklevel=2)
+            key = "digits"
+    if key == "digits":
+        train, test, source = digits.read()
+
+    available = _cardinality(train, "train")
+    n_train, n_val = _split_sizes(available, train_size, validation_split, validation_size)
+    n_test = _cardinality(test, "test")
+    if test_size is not None:
+        n_test = min(test_size, n_test)
+    validation_pool = train.take(n_val)
+    train = train.skip(n_val).take(n_train)
+    test = test.take(n_test)
+
+    if not normalize:
+        mean, std = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
+        info_mean = info_std = None
+        normalization = "none: pixels scaled to [0, 1]"
+    elif key == "cifar10" and n_train > STATS_LIMIT:
+        mean, std = cifar10.MEAN, cifar10.STD
+        info_mean, info_std = mean, std
+        normalization = (
+            "per-channel mean/std of the 50,000 CIFAR-10 training images (published values)"
+        )
+    else:
+        mean, std = channel_stats(train)
+        info_mean, info_std = mean, std
+        normalization = f"per-channel mean/std computed over the {n_train} training images"
+
+    flip = key == "cifar10"
+    # A mirrored digit is a different symbol or none at all (2, 3, 4, 7, ...), so
+    # flipping would teach wrong labels; shifts keep the meaning. The scans have a
+    # black background, so the padding is black too rather than a grey frame.
+    pad_fill = None if flip else (0.0, 0.0, 0.0)
+    if not augment:
+        augmentation = "none"
+    elif flip:
+        augmentation = (
+            f"pad {PAD} (mean colour) + random 32x32 crop + random horizontal flip "
+            "(training split only)"
+        )
+    else:
+        augmentation = (
+            f"pad {PAD} (black) + random 32x32 crop, no flip: a mirrored digit is another "
+            "symbol (training split only)"
+        )
+
+    common = {"batch_size": batch_size, "mean": mean, "std": std}
+    train_ds = make_split(
+        train,
+        n_train,
+        training=True,
+        augment=augment,
+        flip=flip,
+        pad_fill=pad_fill,
+        seed=seed,
+        **common,
+    )
+    validation_ds = make_split(validation_pool, n_val, **common) if n_val else None
+    test_ds = make_split(test, n_test, **common)
+
+    class_names = cifar10.CLASS_NAMES if key == "cifar10" else digits.CLASS_NAMES
+    info = DataInfo(
+        name=key,
+        class_names=tuple(class_names),
+        image_shape=IMAGE_SHAPE,
+        num_classes=len(class_names),
+        train_size=n_train,
+        validation_size=n_val,
+        test_size=n_test,
+        source=source,
+        mean=info_mean,
+        std=info_std,
+        normalization=normalization,
+        augmentation=augmentation,
+        batch_size=int(batch_size),
+        seed=int(seed),
+        notice=notice,
+    )
+    return LoadedData(train=train_ds, validation=validation_ds, test=test_ds, info=info)
