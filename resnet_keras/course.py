@@ -1,4 +1,135 @@
-"""Facts about the course itself, kept in one place."""
+"""The course itself: where it lives, and `make course`, which runs every notebook.
+
+`python -m resnet_keras.course` executes the notebooks headlessly in the
+profile that fits the machine (ci, cpu or gpu; CIFAR-10 where it can be had,
+the offline dataset otherwise), writes the executed copies to
+`build/notebooks/` and HTML pages with their outputs to `build/html/`, shows
+progress, and ends with a table of notebooks, status and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import sys
+import time
 
 REPOSITORY = "https://github.com/resnet-keras-course/resnet-keras-course"
+"""The course's repository: the Colab badges and bootstrap cells point here."""
+
 COLAB_BASE = "https://colab.research.google.com/github/resnet-keras-course/resnet-keras-course/blob/main"
+"""Prefix of every notebook's "Open in Colab" link."""
+
+
+def colab_url(notebook_name):
+    """The "Open in Colab" address of a notebook of this course.
+
+    Examples:
+
+    >>> colab_url("01_background.ipynb").endswith("/blob/main/notebooks/01_background.ipynb")
+    True
+    """
+    return f"{COLAB_BASE}/notebooks/{notebook_name}"
+
+
+def run_notebook(path, output_dir, html_dir, timeout=1800, environment=None):
+    """Executes one notebook; returns (status, seconds, error line or "")."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+    from nbconvert import HTMLExporter
+
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        notebook,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    saved = dict(os.environ)
+    os.environ.update(environment or {})
+    start = time.perf_counter()
+    status, message = "ok", ""
+    try:
+        client.execute()
+    except CellExecutionError as error:
+        status = "failed"
+        lines = [line for line in str(error).strip().splitlines() if line.strip()]
+        message = lines[-1] if lines else type(error).__name__
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    seconds = time.perf_counter() - start
+    nbformat.write(notebook, output_dir / path.name)
+    body, _ = HTMLExporter().from_notebook_node(notebook)
+    (html_dir / path.with_suffix(".html").name).write_text(body, encoding="utf-8")
+    return status, seconds, message
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m resnet_keras.course",
+        description="Run every course notebook headlessly and render it to HTML.",
+    )
+    parser.add_argument("--notebooks", default="notebooks", help="folder of the .ipynb files")
+    parser.add_argument("--build", default="build", help="output folder")
+    parser.add_argument("--profile", choices=("ci", "cpu", "gpu"), help="override the profile")
+    parser.add_argument("--only", nargs="*", default=None, help="name prefixes, e.g. 01 04")
+    parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    arguments = parser.parse_args(argv)
+
+    from resnet_keras.profiles import detect_profile
+
+    folder = pathlib.Path(arguments.notebooks)
+    paths = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+    if arguments.only:
+        paths = [p for p in paths if any(p.name.startswith(prefix) for prefix in arguments.only)]
+    if not paths:
+        print(f"error: no notebooks found in {folder}/", file=sys.stderr)
+        return 2
+    profile, reason = detect_profile(arguments.profile)
+    output_dir = pathlib.Path(arguments.build) / "notebooks"
+    html_dir = pathlib.Path(arguments.build) / "html"
+    output_dir.mkdir(parents=True, exist_ok=True)
+    html_dir.mkdir(parents=True, exist_ok=True)
+    print(f"Running {len(paths)} notebooks in the '{profile}' profile ({reason}).")
+
+    environment = {"RESNET_KERAS_PROFILE": profile}
+    rows = []
+    for index, path in enumerate(paths, start=1):
+        print(f"[{index}/{len(paths)}] {path.name} ...", end=" ", flush=True)
+        status, seconds, message = run_notebook(
+            path.resolve(), output_dir, html_dir, arguments.timeout, environment
+        )
+        print(f"{status} in {seconds:.0f} s" + (f": {message}" if message else ""), flush=True)
+        rows.append((path.name, status, seconds))
+
+    width = max(len(name) for name, _, _ in rows)
+    print()
+    print(f"{'notebook'.ljust(width)}  status  time")
+    for name, status, seconds in rows:
+        print(f"{name.ljust(width)}  {status.ljust(6)}  {seconds:6.0f} s")
+    total = sum(seconds for _, _, seconds in rows)
+    print(f"{'total'.ljust(width)}          {total:6.0f} s")
+    print(f"\nExecuted notebooks: {output_dir}/   HTML: {html_dir}/index.html")
+    _write_index(html_dir, rows, profile)
+    return 0 if all(status == "ok" for _, status, _ in rows) else 1
+
+
+def _write_index(html_dir, rows, profile):
+    items = "\n".join(
+        f'<tr><td><a href="{pathlib.Path(name).with_suffix(".html")}">{name}</a></td>'
+        f"<td>{status}</td><td>{seconds:.0f} s</td></tr>"
+        for name, status, seconds in rows
+    )
+    (html_dir / "index.html").write_text(
+        "<!doctype html><meta charset='utf-8'><title>resnet-keras-course</title>"
+        f"<h1>resnet-keras-course</h1><p>Profile: {profile}</p>"
+        f"<table><tr><th>notebook</th><th>status</th><th>time</th></tr>{items}</table>",
+        encoding="utf-8",
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
