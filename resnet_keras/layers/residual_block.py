@@ -25,6 +25,7 @@ from resnet_keras.layers.shortcut import (
     SHORTCUT_OPTIONS,
     parameter_free_shortcut,
     resolve_shortcut,
+    strided_output_shape,
 )
 
 
@@ -225,16 +226,7 @@ class ResidualBlock(layers.Layer):
 
     def compute_output_shape(self, input_shape):
         check_image_input_shape(type(self).__name__, input_shape)
-
-        def shrink(size):
-            return None if size is None else -(-size // self.strides)
-
-        return (
-            input_shape[0],
-            shrink(input_shape[1]),
-            shrink(input_shape[2]),
-            self.output_filters,
-        )
+        return strided_output_shape(input_shape, self.strides, self.output_filters)
 
     def get_config(self):
         config = super().get_config()

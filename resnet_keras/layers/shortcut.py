@@ -70,6 +70,15 @@ def resolve_shortcut(option, input_channels, output_channels):
     return IDENTITY
 
 
+def strided_output_shape(input_shape, strides, channels):
+    """The (batch, height, width, channels) shape after a block or shortcut of this stride."""
+
+    def shrink(size):
+        return None if size is None else -(-size // strides)
+
+    return (input_shape[0], shrink(input_shape[1]), shrink(input_shape[2]), channels)
+
+
 def parameter_free_shortcut(inputs, output_channels, strides):
     """Option A: strided subsampling, then zero-padding of the new channels.
 
@@ -126,15 +135,7 @@ class ParameterFreeShortcut(layers.Layer):
         return parameter_free_shortcut(inputs, self.output_channels, self.strides)
 
     def compute_output_shape(self, input_shape):
-        def shrink(size):
-            return None if size is None else -(-size // self.strides)
-
-        return (
-            input_shape[0],
-            shrink(input_shape[1]),
-            shrink(input_shape[2]),
-            self.output_channels,
-        )
+        return strided_output_shape(input_shape, self.strides, self.output_channels)
 
     def get_config(self):
         config = super().get_config()
