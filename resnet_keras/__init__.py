@@ -11,7 +11,7 @@ Examples:
 40551040
 """
 
-from resnet_keras import analysis, data, layers, models, profiles
+from resnet_keras import analysis, data, layers, models, plots, profiles, training
 from resnet_keras.analysis import count_macs, count_trainable_params, gradient_norms
 from resnet_keras.data import load, show_images
 from resnet_keras.determinism import set_determinism
@@ -30,6 +30,7 @@ from resnet_keras.models import (
     SeedResNet,
 )
 from resnet_keras.profiles import Profile, get_profile
+from resnet_keras.training import find_learning_rate, fit, train_with_gradient_tape
 
 __version__ = "0.1.0"
 
@@ -53,12 +54,17 @@ __all__ = [
     "Profile",
     "count_trainable_params",
     "data",
+    "find_learning_rate",
+    "fit",
     "get_profile",
     "load",
     "profiles",
     "show_images",
+    "train_with_gradient_tape",
+    "training",
     "gradient_norms",
     "layers",
     "models",
+    "plots",
     "set_determinism",
 ]

@@ -9,9 +9,22 @@ import numpy as np
 
 
 def _leaf_layers(model):
-    # Blocks are layers made of layers: walk down to the layers that compute.
-    # `_flatten_layers` is how Keras itself enumerates nested layers.
-    return [layer for layer in model._flatten_layers(include_self=False, recursive=True)]
+    """Every layer inside `model`, depth first, in the order the layers were created.
+
+    Blocks are layers made of layers, so the walk goes down into them. (Keras'
+    own `_flatten_layers` visits sub-layers last-first, which would scramble
+    per-layer plots.)
+    """
+    found = []
+
+    def walk(layer):
+        children = layer.layers if isinstance(layer, keras.Model) else layer._layers
+        for child in children:
+            found.append(child)
+            walk(child)
+
+    walk(model)
+    return found
 
 
 def _layer_macs(layer):

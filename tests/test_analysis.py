@@ -33,6 +33,8 @@ def test_gradient_norms_cover_every_kernel_in_order():
     norms = rk.gradient_norms(model, x, np.array([0, 1, 2, 3]))
     assert len(norms) == 20  # 19 convolutions + the dense layer
     assert norms[0][0].startswith("stem_conv") and norms[-1][0].startswith("logits")
+    first_block = [path for path, _ in norms if "stage1_block1" in path]
+    assert first_block == ["stage1_block1/1_conv/kernel", "stage1_block1/2_conv/kernel"]
     assert all(np.isfinite(value) and value > 0 for _, value in norms)
 
 

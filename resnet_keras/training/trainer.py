@@ -1,0 +1,202 @@
+"""`fit`: train a model with a recipe, the default callbacks and the profile's hardware settings."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import keras
+import tensorflow as tf
+
+from resnet_keras._validation import check_positive_int
+from resnet_keras.training._common import steps_in, unpack_data
+from resnet_keras.training.callbacks import default_callbacks
+from resnet_keras.training.recipes import apply_weight_decay, get_recipe
+
+__all__ = ["accelerator_settings", "configure_precision", "fit"]
+
+logger = logging.getLogger(__name__)
+
+
+def _resolve_profile(profile):
+    from resnet_keras.profiles import get_profile
+
+    return get_profile(profile)
+
+
+def accelerator_settings(profile=None) -> dict[str, bool]:
+    """Mixed precision and XLA as the profile asks, but only when a GPU is visible.
+
+    float16 compute is slower than float32 on most CPUs and XLA compilation costs more than it
+    saves on a small CPU run, so both are off without a GPU whatever the profile says.
+
+    Args:
+        profile: A `Profile`, a profile name or None (automatic, see `resnet_keras.profiles`).
+
+    Returns:
+        `{"mixed_precision": bool, "jit_compile": bool}`.
+
+    Examples:
+        >>> accelerator_settings("ci")
+        {'mixed_precision': False, 'jit_compile': False}
+    """
+    profile = _resolve_profile(profile)
+    has_gpu = bool(tf.config.list_physical_devices("GPU"))
+    return {
+        "mixed_precision": bool(profile.mixed_precision and has_gpu),
+        "jit_compile": bool(profile.jit_compile and has_gpu),
+    }
+
+
+def configure_precision(profile=None) -> str:
+    """Sets Keras's global dtype policy for the profile; call it BEFORE building the model.
+
+    A layer takes its dtype policy when it is created, so a model built before this call stays in
+    float32. With a GPU and a profile that asks for it the policy becomes "mixed_float16" (float16
+    compute, float32 weights; `model.compile` then wraps the optimizer in a
+    `LossScaleOptimizer`), otherwise "float32".
+
+    Args:
+        profile: A `Profile`, a profile name or None.
+
+    Returns:
+        The policy name that is now global.
+
+    Examples:
+        >>> configure_precision("cpu")
+        'float32'
+    """
+    policy = "mixed_float16" if accelerator_settings(profile)["mixed_precision"] else "float32"
+    keras.mixed_precision.set_global_policy(policy)
+    return policy
+
+
+def fit(
+    model: keras.Model,
+    data,
+    epochs: int | None = None,
+    recipe="paper",
+    out_dir=None,
+    profile=None,
+    *,
+    validation_data=None,
+    learning_rate: float | None = None,
+    label_smoothing: float | None = None,
+    warmup_steps: int | None = None,
+    weight_decay: float | None = None,
+    steps_per_epoch: int | None = None,
+    callbacks=None,
+    monitor: str | None = None,
+    tensorboard: bool = False,
+    jit_compile: bool | None = None,
+    verbose="auto",
+) -> keras.callbacks.History:
+    """Compiles `model` with a training recipe and trains it with the default callbacks.
+
+    The default recipe is the paper's (He et al. 2016, Sec. 4.2): SGD with momentum 0.9, LR 0.1
+    divided by 10 at 50% and 75% of the run, coupled weight decay 1e-4 (`L2(5e-5)` on every
+    trainable variable, see `recipes`), cross-entropy from logits. The schedule is laid out over
+    `epochs * steps_per_epoch` optimizer steps, so a shorter run keeps the same shape.
+
+    With `out_dir`, the run folder gets history.csv, best.weights.h5 and a backup; if the process
+    is interrupted, calling `fit` again with the same model architecture, data, arguments and
+    `out_dir` restores weights, optimizer state and epoch counter and continues from the last
+    finished epoch. For the resumed run to match an uninterrupted one exactly, the data order of an
+    epoch must not depend on how many epochs the process has already run (e.g. no shuffling, or a
+    shuffle seeded per epoch).
+
+    Mixed precision and XLA follow the profile when a GPU is visible and are off otherwise (see
+    `accelerator_settings`); mixed precision must be set before the model is built, with
+    `configure_precision(profile)`.
+
+    Args:
+        model: A built Keras model that outputs logits.
+        data: The result of `resnet_keras.data.load()` (uses `.train` and `.validation`) or a
+            tf.data.Dataset of (images, int labels) batches.
+        epochs: Number of epochs (default: the profile's).
+        recipe: A recipe name from `RECIPES` or a `Recipe`.
+        out_dir: Run folder for checkpoints, history and backup (None: nothing is written).
+        profile: A `Profile`, a name ("ci", "cpu", "gpu") or None for automatic choice.
+        validation_data: Validation dataset (default: `data.validation` when present).
+        learning_rate: Overrides the recipe's peak LR.
+        label_smoothing: Overrides the recipe's label smoothing.
+        warmup_steps: Overrides the recipe's warm-up length.
+        weight_decay: Overrides the recipe's coupled weight decay.
+        steps_per_epoch: Batches per epoch; needed only when tf.data cannot count them.
+        callbacks: Extra callbacks, run before the default ones.
+        monitor: Metric for the best checkpoint (default "val_accuracy" with validation data,
+            else "accuracy").
+        tensorboard: Also write TensorBoard logs to `out_dir/logs`.
+        jit_compile: Overrides the profile's XLA setting.
+        verbose: Passed to `model.fit` ("auto", 0, 1 or 2).
+
+    Returns:
+        The `keras.callbacks.History` of this call (only the epochs it ran; the whole run's
+        history is in `out_dir/history.csv`).
+
+    Examples:
+        >>> import resnet_keras as rk
+        >>> from resnet_keras.data import load
+        >>> data = load("digits", batch_size=64, train_size=256, test_size=64)
+        >>> model = rk.CifarResNet(depth=20, num_classes=data.info.num_classes)
+        >>> history = fit(model, data, epochs=1, out_dir="runs/doc", profile="ci", verbose=0)
+        >>> sorted(history.history)[:2]
+        ['accuracy', 'learning_rate']
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"`model` must be a keras.Model, got {type(model).__name__}.")
+    profile = _resolve_profile(profile)
+    epochs = check_positive_int("epochs", profile.epochs if epochs is None else epochs)
+    train_data, validation_data = unpack_data(data, validation_data)
+    if steps_per_epoch is None:
+        steps_per_epoch = steps_in(train_data)
+        if steps_per_epoch is None:
+            raise ValueError(
+                "`steps_per_epoch` is required: tf.data cannot count the batches of `data` "
+                "(it is repeated or filtered)."
+            )
+    else:
+        steps_per_epoch = check_positive_int("steps_per_epoch", steps_per_epoch)
+    if out_dir is not None and not isinstance(out_dir, (str, os.PathLike)):
+        raise TypeError(f"`out_dir` must be a path (str or Path) or None, got {out_dir!r}.")
+
+    recipe = get_recipe(recipe).replace(
+        learning_rate=learning_rate,
+        label_smoothing=label_smoothing,
+        warmup_steps=warmup_steps,
+        weight_decay=weight_decay,
+    )
+    if not model.built:
+        # BackupAndRestore and the weight-decay regularisers both need the variables to exist.
+        model(next(iter(train_data.take(1)))[0], training=False)
+    apply_weight_decay(model, recipe.weight_decay, include=recipe.decay_on)
+
+    hardware = accelerator_settings(profile)
+    if hardware["mixed_precision"] and model.dtype_policy.name != "mixed_float16":
+        logger.warning(
+            "Profile %r asks for mixed precision but the model was built in %s; call "
+            "resnet_keras.training.configure_precision(profile) before building the model.",
+            profile.name,
+            model.dtype_policy.name,
+        )
+    model.compile(
+        optimizer=recipe.build_optimizer(total_steps=epochs * steps_per_epoch),
+        loss=recipe.build_loss(),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        jit_compile=hardware["jit_compile"] if jit_compile is None else bool(jit_compile),
+    )
+
+    if monitor is None:
+        monitor = "val_accuracy" if validation_data is not None else "accuracy"
+    all_callbacks = list(callbacks or []) + default_callbacks(
+        out_dir, monitor=monitor, tensorboard=tensorboard
+    )
+    return model.fit(
+        train_data,
+        validation_data=validation_data,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch if steps_in(train_data) is None else None,
+        callbacks=all_callbacks,
+        shuffle=False,  # the tf.data pipeline shuffles; Keras would only warn
+        verbose=verbose,
+    )
