@@ -11,7 +11,7 @@ Examples:
 40551040
 """
 
-from resnet_keras import analysis, data, layers, models, plots, profiles, training
+from resnet_keras import analysis, data, exercises, layers, models, plots, profiles, training
 from resnet_keras.analysis import count_macs, count_trainable_params, gradient_norms
 from resnet_keras.data import load, show_images
 from resnet_keras.determinism import set_determinism
@@ -54,6 +54,7 @@ __all__ = [
     "Profile",
     "count_trainable_params",
     "data",
+    "exercises",
     "find_learning_rate",
     "fit",
     "get_profile",

@@ -77,7 +77,7 @@ def count_macs(model):
         raise TypeError(f"`model` must be a Keras model or layer; received {type(model).__name__}.")
     if not model.built:
         raise ValueError("`model` is not built: call it on data or give it an input shape first.")
-    return int(sum(_layer_macs(layer) for layer in _leaf_layers(model)))
+    return int(sum(_layer_macs(layer) for layer in [model, *_leaf_layers(model)]))
 
 
 def count_trainable_params(model):

@@ -19,6 +19,15 @@ def test_imagenet_multiply_adds_within_3_percent_of_table_1(builder, paper):
     assert abs(rk.count_macs(builder()) - paper) / paper < 0.03
 
 
+@pytest.mark.backend
+def test_count_macs_of_a_single_layer():
+    import keras
+
+    conv = keras.layers.Conv2D(8, 3, padding="same")
+    conv.build((None, 16, 16, 4))
+    assert rk.count_macs(conv) == 16 * 16 * 8 * 9 * 4
+
+
 def test_count_macs_errors():
     with pytest.raises(TypeError, match="model"):
         rk.count_macs("resnet20")
