@@ -1,0 +1,198 @@
+"""Reference solutions of notebook 07 (the seed article's FAQ). Try the exercises first.
+
+Each name answers the exercise of the same number in the notebook and passes
+its checker in `resnet_keras.exercises.nb07_faq`:
+
+- 1a `ResidualBlock`, 1b `gradient_ratio()`, 1c `shortcut_removal()`,
+- 2a `resnet44_cost()`, 2b `overfitting_experiment(regularize)`,
+- 3a `choose_learning_rate()`, 3b `lr_schedule(peak_lr, total_steps)`.
+
+Examples:
+
+>>> from resnet_keras.exercises.solutions import nb07_faq as solutions
+>>> solutions.resnet44_cost()
+{'params': 658586, 'macs': 97174144}
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+import resnet_keras as rk
+from resnet_keras.exercises.nb07_faq import probe_batch, small_resnet
+
+__all__ = [
+    "ResidualBlock",
+    "choose_learning_rate",
+    "cifar_resnet_cost",
+    "gradient_ratio",
+    "lr_schedule",
+    "overfitting_experiment",
+    "resnet44_cost",
+    "shortcut_removal",
+]
+
+
+# --- 1a -------------------------------------------------------------------------------------
+@keras.saving.register_keras_serializable(package="resnet_keras_solutions")
+class ResidualBlock(keras.layers.Layer):
+    """The notebook's stub, completed: y = ReLU(F(x) + x), F = conv-BN-ReLU-conv-BN."""
+
+    def __init__(self, filters, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = filters
+        self.conv1 = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)
+        self.bn1 = keras.layers.BatchNormalization()
+        self.conv2 = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)
+        self.bn2 = keras.layers.BatchNormalization()
+
+    def call(self, inputs, training=None):
+        residual = self.conv1(inputs)
+        residual = self.bn1(residual, training=training)
+        residual = keras.ops.relu(residual)
+        residual = self.conv2(residual)
+        residual = self.bn2(residual, training=training)
+        return keras.ops.relu(residual + inputs)  # the missing line
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters}
+
+
+# --- 1b, 1c ---------------------------------------------------------------------------------
+def _first_over_last(residual):
+    images, labels = probe_batch()
+    rk.set_determinism(0)  # right before building: the checker gets the same weights
+    model = rk.CifarResNet(56, residual=residual)
+    norms = rk.gradient_norms(model, images, labels)
+    return norms[0][1] / norms[-1][1]  # stem convolution over the dense layer
+
+
+def gradient_ratio():
+    """1b: first/last gradient-norm ratio of ResNet-56 at initialisation (about 0.4)."""
+    return _first_over_last(residual=True)
+
+
+def shortcut_removal():
+    """1c: without shortcuts (plain-56, with BN) the first layer's gradient is ~1800x the last's."""
+    return {"prediction": "grow", "plain_ratio": _first_over_last(residual=False)}
+
+
+# --- 2a -------------------------------------------------------------------------------------
+def cifar_resnet_cost(n, num_classes=10):
+    """Trainable parameters and multiply-adds of the CIFAR ResNet-(6n+2), option A, by hand.
+
+    3x3 convolutions without bias (BN follows each), BN's gamma and beta, the
+    parameter-free option-A shortcut, global pooling and a dense layer.
+    """
+    params = macs = 0
+
+    def conv(c_in, c_out, size):  # 3x3, "same": size x size outputs
+        nonlocal params, macs
+        params += 3 * 3 * c_in * c_out + 2 * c_out  # kernel + BN gamma, beta
+        macs += size * size * c_out * 3 * 3 * c_in
+
+    conv(3, 16, 32)  # stem
+    c_in = 16
+    for filters, size in ((16, 32), (32, 16), (64, 8)):
+        for _ in range(n):
+            conv(c_in, filters, size)  # the first block of stages 2 and 3 has stride 2
+            conv(filters, filters, size)
+            c_in = filters
+    params += 64 * num_classes + num_classes
+    macs += 64 * num_classes
+    return {"params": params, "macs": macs}
+
+
+def resnet44_cost():
+    """2a: ResNet-44 is n = 7."""
+    return cifar_resnet_cost(7)
+
+
+# --- 2b -------------------------------------------------------------------------------------
+def overfitting_experiment(regularize, train_size=64):
+    """2b: a small ResNet on 64 images; regularized = augmentation + weight decay 5e-3.
+
+    Augmented training shows new versions of the images every epoch, so it runs
+    longer (60 epochs against 30). Accuracies are measured in inference mode,
+    the training accuracy on the training images without augmentation.
+    """
+    import warnings
+
+    from resnet_keras.data import OfflineDatasetWarning, load
+    from resnet_keras.training import evaluate, fit
+
+    sizes = dict(batch_size=32, train_size=train_size, validation_size=200)
+    rk.set_determinism(0)  # before loading too: the shuffle and augmentation seeds use it
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OfflineDatasetWarning)
+        clean = load("auto", augment=False, **sizes)
+        data = load("auto", augment=True, **sizes) if regularize else clean
+    model = small_resnet(clean.info.num_classes)
+    fit(
+        model,
+        data.train,
+        epochs=60 if regularize else 30,
+        learning_rate=0.05,
+        weight_decay=5e-3 if regularize else 0.0,
+        profile="ci",
+        verbose=0,
+    )
+    return {
+        "train_accuracy": evaluate(model, clean.train)["accuracy"],
+        "val_accuracy": evaluate(model, clean.validation)["accuracy"],
+    }
+
+
+# --- 3a -------------------------------------------------------------------------------------
+def choose_learning_rate(train_size=256, num_steps=60, epochs=3):
+    """3a: LR range test, then 3 candidates (suggestion / 10, / 3, x 1) compared on validation.
+
+    Every candidate starts from the same initial weights, so only the LR differs;
+    one compiled model is reused (reset weights and optimizer state) to save
+    compiling it three times.
+    """
+    import warnings
+
+    from resnet_keras.data import OfflineDatasetWarning, load
+    from resnet_keras.training import find_learning_rate
+
+    rk.set_determinism(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OfflineDatasetWarning)
+        data = load(
+            "auto", batch_size=32, train_size=train_size, validation_size=200, augment=False
+        )
+    model = small_resnet(data.info.num_classes)
+    finder = find_learning_rate(
+        model, data.train, min_lr=1e-4, max_lr=10.0, num_steps=num_steps, verbose=0
+    )
+    initial = model.get_weights()  # the finder puts the weights back afterwards
+
+    model.compile(
+        optimizer=keras.optimizers.SGD(momentum=0.9),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    model.optimizer.build(model.trainable_variables)
+    candidates = [float(f"{finder.suggestion * factor:.2g}") for factor in (0.1, 0.3, 1.0)]
+    val_accuracy = {}
+    for learning_rate in candidates:
+        model.set_weights(initial)
+        for variable in model.optimizer.variables:  # momentum buffers and step counter
+            variable.assign(np.zeros(variable.shape, variable.dtype))
+        model.optimizer.learning_rate = learning_rate
+        model.fit(data.train, epochs=epochs, verbose=0)
+        val_accuracy[learning_rate] = model.evaluate(data.validation, verbose=0, return_dict=True)[
+            "accuracy"
+        ]
+    chosen = max(val_accuracy, key=val_accuracy.get)
+    return {"learning_rate": chosen, "val_accuracy": val_accuracy, "finder": finder}
+
+
+# --- 3b -------------------------------------------------------------------------------------
+def lr_schedule(peak_lr=0.1, total_steps=1000):
+    """3b: the paper's step decay, /10 at 50% and 75% of the run, from the chosen LR."""
+    from resnet_keras.training import StepDecay
+
+    return StepDecay(peak_lr, total_steps=total_steps, milestones=(0.5, 0.75), factor=0.1)

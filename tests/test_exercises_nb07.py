@@ -1,0 +1,455 @@
+"""The checkers of notebook 07 (FAQ exercises): each accepts its reference solution, says
+"not attempted" for a blank answer, and rejects typical wrong answers with feedback that names
+the mistake. The last tests run every reference solution through its checker."""
+
+import functools
+import math
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+from resnet_keras.exercises import nb07_faq as nb
+from resnet_keras.exercises.solutions import nb07_faq as solutions
+from resnet_keras.training import LRFinderResult, StepDecay, WarmupCosineDecay
+
+
+def status_and_message(verdict):
+    return verdict.status, verdict.message
+
+
+def rejected(verdict, *keywords):
+    assert verdict.status == "incorrect", verdict
+    for keyword in keywords:
+        assert keyword.lower() in verdict.message.lower(), verdict.message
+    return verdict
+
+
+# --- not attempted ----------------------------------------------------------------------------
+CHECKERS = [
+    nb.check_residual_block,
+    nb.check_gradient_ratio,
+    nb.check_shortcut_removal,
+    nb.check_resnet44_cost,
+    nb.check_overfitting,
+    nb.check_learning_rate,
+    nb.check_lr_schedule,
+]
+
+
+@pytest.mark.parametrize("check", CHECKERS, ids=lambda check: check.__name__)
+@pytest.mark.parametrize("blank", [None, ...], ids=["None", "Ellipsis"])
+def test_a_blank_answer_is_not_attempted(check, blank, capsys):
+    verdict = check(blank)
+    assert verdict.status == "not attempted"
+    assert "not attempted yet" in capsys.readouterr().out
+    assert check.title.startswith(("1", "2", "3"))
+
+
+class StubBlock(keras.layers.Layer):
+    """The notebook's stub as delivered: `call` still returns None."""
+
+    def __init__(self, filters, **kwargs):
+        super().__init__(**kwargs)
+        self.filters = filters
+        self.conv1 = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)
+        self.bn1 = keras.layers.BatchNormalization()
+        self.conv2 = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False)
+        self.bn2 = keras.layers.BatchNormalization()
+
+    def call(self, inputs, training=None):
+        residual = self.conv1(inputs)
+        residual = self.bn1(residual, training=training)
+        residual = keras.ops.relu(residual)
+        residual = self.conv2(residual)
+        residual = self.bn2(residual, training=training)
+        return None
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters}
+
+
+def test_unchanged_stubs_and_blank_dicts_are_not_attempted():
+    assert nb.check_residual_block(StubBlock, quiet=True).status == "not attempted"
+    assert nb.check_overfitting(lambda regularize: None, quiet=True).status == "not attempted"
+    blank = {"prediction": None, "plain_ratio": None}
+    assert nb.check_shortcut_removal(blank, quiet=True).status == "not attempted"
+    assert nb.check_resnet44_cost({"params": None, "macs": None}, quiet=True).status == (
+        "not attempted"
+    )
+
+
+# --- 1a: the residual block -------------------------------------------------------------------
+def block_with(call):
+    """A completed stub whose `call` is `call(self, inputs, training)`."""
+    return type(f"Block_{call.__name__}", (StubBlock,), {"call": call})
+
+
+def branch(self, inputs, training):
+    residual = self.bn1(self.conv1(inputs), training=training)
+    return self.bn2(self.conv2(keras.ops.relu(residual)), training=training)
+
+
+def no_addition(self, inputs, training=None):
+    return keras.ops.relu(branch(self, inputs, training))
+
+
+def forgets_training(self, inputs, training=None):
+    residual = self.bn1(self.conv1(inputs))
+    residual = self.bn2(self.conv2(keras.ops.relu(residual)))
+    return keras.ops.relu(residual + inputs)
+
+
+def inference_only(self, inputs, training=None):
+    return keras.ops.relu(branch(self, inputs, False) + inputs)
+
+
+def always_training(self, inputs, training=None):
+    return keras.ops.relu(branch(self, inputs, True) + inputs)
+
+
+def adds_before_bn(self, inputs, training=None):
+    residual = keras.ops.relu(self.bn1(self.conv1(inputs), training=training))
+    return keras.ops.relu(self.bn2(self.conv2(residual) + inputs, training=training))
+
+
+def relu_before_addition(self, inputs, training=None):
+    return keras.ops.relu(branch(self, inputs, training)) + inputs
+
+
+def no_final_relu(self, inputs, training=None):
+    return branch(self, inputs, training) + inputs
+
+
+def crashes(self, inputs, training=None):
+    return branch(self, inputs, training) + inputs[..., :2]  # 4 and 2 channels: cannot add
+
+
+def test_residual_block_accepts_the_solution_class_and_an_instance():
+    assert nb.check_residual_block(solutions.ResidualBlock, quiet=True).status == "correct"
+    assert nb.check_residual_block(solutions.ResidualBlock(8), quiet=True).status == "correct"
+
+
+@pytest.mark.parametrize(
+    "call, keywords",
+    [
+        (no_addition, ["shortcut is missing", "plain block"]),
+        (forgets_training, ["does not pass `training`", "keras 3"]),
+        (inference_only, ["moving statistics", "training=training"]),
+        (always_training, ["hard-coded", "moving averages"]),
+        (adds_before_bn, ["before the second batch normalisation"]),
+        (relu_before_addition, ["before the addition"]),
+        (no_final_relu, ["without the relu after the addition"]),
+    ],
+    ids=lambda value: getattr(value, "__name__", ""),
+)
+def test_residual_block_rejects_typical_mistakes(call, keywords):
+    rejected(nb.check_residual_block(block_with(call), quiet=True), *keywords)
+
+
+def test_residual_block_reports_learner_errors_and_wrong_types_without_raising():
+    verdict = nb.check_residual_block(block_with(crashes), quiet=True)
+    assert verdict.status == "error" and "raised an error" in verdict.message
+    rejected(nb.check_residual_block(int, quiet=True), "layer subclass")
+    rejected(nb.check_residual_block(keras.layers.Dense, quiet=True), "conv1")
+
+
+# --- 1b, 1c: gradients with and without shortcuts ---------------------------------------------
+@pytest.fixture(scope="module")
+def measured():
+    return nb.measure_gradient_ratio(nb.DEPTH, True), nb.measure_gradient_ratio(nb.DEPTH, False)
+
+
+def test_the_measured_facts_hold(measured):
+    resnet, plain = measured
+    # With BN, plain-56's gradients grow toward the input; ResNet-56's stay within ~10x.
+    assert plain.ratio > 300
+    assert 0.1 < resnet.ratio < 10 and resnet.spread < 100
+    assert resnet.norms[0][0].startswith("stem_conv") and resnet.norms[-1][0].startswith("logits")
+
+
+def test_gradient_ratio_accepts_the_measured_number_rounded(measured):
+    resnet, _ = measured
+    verdict = nb.check_gradient_ratio(float(f"{resnet.ratio:.3g}"), quiet=True)
+    assert verdict.status == "correct", verdict
+
+
+def test_gradient_ratio_rejects_typical_mistakes(measured):
+    resnet, plain = measured
+    rejected(nb.check_gradient_ratio(1 / resnet.ratio, quiet=True), "last / first")
+    rejected(nb.check_gradient_ratio(resnet.spread, quiet=True), "largest norm")
+    rejected(nb.check_gradient_ratio(plain.ratio, quiet=True), "plain-56")
+    rejected(nb.check_gradient_ratio(resnet.ratio * 1.5, quiet=True), "set_determinism(0)")
+    rejected(nb.check_gradient_ratio(list(resnet.norms), quiet=True), "one number")
+    rejected(nb.check_gradient_ratio("0.4", quiet=True), "must be a number")
+
+
+def test_shortcut_removal_accepts_the_right_prediction_and_number(measured):
+    _, plain = measured
+    answer = {"prediction": "grow", "plain_ratio": round(plain.ratio)}
+    assert nb.check_shortcut_removal(answer, quiet=True).status == "correct"
+
+
+def test_shortcut_removal_rejects_typical_mistakes(measured):
+    resnet, plain = measured
+    check = nb.check_shortcut_removal
+    vanish = rejected(check({"prediction": "vanish", "plain_ratio": plain.ratio}, quiet=True))
+    assert "batch normalisation" in vanish.message and f"{plain.ratio:.3g}" in vanish.message
+    rejected(check({"prediction": "similar", "plain_ratio": plain.ratio}, quiet=True), "otherwise")
+    rejected(check({"prediction": "grow", "plain_ratio": resnet.ratio}, quiet=True), "ResNet-56")
+    rejected(check({"prediction": "explode", "plain_ratio": plain.ratio}, quiet=True), "one of")
+    rejected(check({"prediction": "grow", "plain_ratio": None}, quiet=True), "now measure")
+    rejected(check({"prediction": None, "plain_ratio": plain.ratio}, quiet=True), "predict first")
+    rejected(check("grow", quiet=True), "dict")
+
+
+# --- 2a: the cost of ResNet-44 ----------------------------------------------------------------
+PARAMS, MACS = 658_586, 97_174_144  # ResNet-44, option A
+BN_CHANNELS = 1584  # 16 (stem) + 14 x 16 + 14 x 32 + 14 x 64
+
+
+def test_resnet44_cost_accepts_the_exact_counts():
+    assert nb.check_resnet44_cost({"params": PARAMS, "macs": MACS}, quiet=True).status == "correct"
+    assert nb.check_resnet44_cost((float(PARAMS), np.int64(MACS)), quiet=True).status == "correct"
+    assert nb.check_resnet44_cost(solutions.resnet44_cost(), quiet=True).status == "correct"
+
+
+@pytest.mark.parametrize(
+    "params, macs, keywords",
+    [
+        (PARAMS - 2 * BN_CHANNELS, MACS, ["forgot BN's gamma and beta"]),
+        (PARAMS + 2 * BN_CHANNELS, MACS, ["moving mean and variance", "count_params"]),
+        (PARAMS - 650, MACS, ["forgot the dense layer"]),
+        (661_338, MACS, ["option B"]),
+        (PARAMS - 650 - 2 * BN_CHANNELS, MACS, ["two slips", "gamma", "dense"]),
+        (PARAMS, 2 * MACS, ["FLOPs"]),
+        (PARAMS, MACS - 640, ["forgot the dense layer"]),
+        (PARAMS, MACS + 3 * 2 * 1_179_648, ["strided"]),
+        (660_000, MACS, ["rounded"]),
+        (PARAMS, 12_345, ["too low"]),
+        (PARAMS + 0.5, MACS, ["whole number"]),
+    ],
+)
+def test_resnet44_cost_explains_typical_mistakes(params, macs, keywords):
+    rejected(nb.check_resnet44_cost({"params": params, "macs": macs}, quiet=True), *keywords)
+
+
+def test_resnet44_cost_reports_both_counts_and_does_not_reveal_them():
+    verdict = rejected(nb.check_resnet44_cost({"params": 1, "macs": None}, quiet=True))
+    assert "Parameters" in verdict.message and "still missing" in verdict.message
+    assert f"{PARAMS:,}" not in verdict.message and f"{MACS:,}" not in verdict.message
+
+
+# --- 2b: overfitting --------------------------------------------------------------------------
+def runs(base_train, base_val, reg_train, reg_val):
+    return {
+        "baseline": {"train_accuracy": base_train, "val_accuracy": base_val},
+        "regularized": {"train_accuracy": reg_train, "val_accuracy": reg_val},
+    }
+
+
+def test_overfitting_accepts_a_gap_that_closes_honestly():
+    verdict = nb.check_overfitting(runs(1.0, 0.82, 1.0, 0.9), quiet=True)
+    assert verdict.status == "correct" and "18% -> 10%" in verdict.message
+
+
+@pytest.mark.parametrize(
+    "answer, keywords",
+    [
+        (runs(0.7, 0.6, 0.7, 0.65), ["does not overfit yet"]),
+        (runs(1.0, 0.98, 1.0, 0.99), ["nothing to close"]),
+        (runs(1.0, 0.82, 1.0, 0.83), ["not enough", "more epochs"]),
+        (runs(1.0, 0.82, 0.7, 0.7), ["underfitting"]),
+        (runs(100, 82, 100, 90), ["percents"]),
+        (runs(0.6, 0.95, 0.9, 0.9), ["swapped"]),
+        ({"baseline": {"train_accuracy": 1.0}, "regularized": {}}, ["lacks", "val_accuracy"]),
+        ([1.0, 0.8, 1.0, 0.9], ["dict"]),
+    ],
+)
+def test_overfitting_rejects_typical_mistakes(answer, keywords):
+    rejected(nb.check_overfitting(answer, quiet=True), *keywords)
+
+
+def test_overfitting_reruns_a_function_and_reports_its_errors():
+    def fake(regularize):
+        return {"train_accuracy": 1.0, "val_accuracy": 0.9 if regularize else 0.8}
+
+    verdict = nb.check_overfitting(fake, quiet=True)
+    assert verdict.status == "correct" and "re-ran" in verdict.message
+
+    def broken(regularize):
+        raise RuntimeError("shapes do not match")
+
+    verdict = nb.check_overfitting(broken, quiet=True)
+    assert verdict.status == "error" and "shapes do not match" in verdict.message
+
+
+# --- 3a: the learning rate --------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def finder():
+    # A typical range-test curve: flat, falling between 1e-3 and 0.3, then diverging.
+    lrs = np.logspace(-4, 1, 51)
+    losses = 2.3 - 0.6 * (1 + np.tanh(2 * (np.log10(lrs) + 1.5))) + np.where(lrs > 0.3, 3 * lrs, 0)
+    return LRFinderResult(list(lrs), list(losses), list(losses), 0.03, "steepest")
+
+
+def test_finder_region_brackets_the_falling_part(finder):
+    low, high = nb.finder_region(finder)
+    assert 1e-3 < low < 0.02 < 0.1 < high < 0.5
+
+
+def lr_answer(finder, scores, chosen):
+    return {"learning_rate": chosen, "val_accuracy": scores, "finder": finder}
+
+
+def test_learning_rate_accepts_the_validated_best(finder):
+    answer = lr_answer(finder, {0.003: 0.5, 0.03: 0.8, 0.1: 0.7}, 0.03)
+    assert nb.check_learning_rate(answer, quiet=True).status == "correct"
+    losses = {
+        "learning_rate": 0.03,
+        "val_loss": {0.003: 1.5, 0.03: 0.6, 0.1: 0.9},
+        "finder": finder,
+    }
+    assert nb.check_learning_rate(losses, quiet=True).status == "correct"
+
+
+@pytest.mark.parametrize(
+    "scores, chosen, keywords",
+    [
+        ({0.003: 0.5, 0.03: 0.8, 0.1: 0.7}, 0.1, ["0.03 is best", "validation set decides"]),
+        ({0.003: 0.5, 0.03: 0.8}, 0.03, ["at least 3"]),
+        ({0.02: 0.5, 0.03: 0.8, 0.04: 0.7}, 0.03, ["at least a decade"]),
+        ({0.003: 0.5, 0.03: 0.8, 0.1: 0.7}, 0.01, ["did not validate"]),
+        ({0.03: 0.2, 0.3: 0.5, 3.0: 0.6}, 3.0, ["past the minimum"]),
+        ({1e-4: 0.3, 3e-4: 0.35, 1e-3: 0.3}, 3e-4, ["flat start"]),
+        ({0.003: 50, 0.03: 80, 0.1: 70}, 0.03, ["fractions"]),
+    ],
+)
+def test_learning_rate_rejects_typical_mistakes(finder, scores, chosen, keywords):
+    rejected(nb.check_learning_rate(lr_answer(finder, scores, chosen), quiet=True), *keywords)
+
+
+def test_learning_rate_requires_the_range_test():
+    answer = {"learning_rate": 0.03, "val_accuracy": {0.003: 0.5, 0.03: 0.8, 0.1: 0.7}}
+    rejected(nb.check_learning_rate(answer, quiet=True), "find_learning_rate")
+
+
+# --- 3b: the schedule -------------------------------------------------------------------------
+schedules = keras.optimizers.schedules
+
+
+@pytest.mark.parametrize(
+    "schedule, kind",
+    [
+        (StepDecay(0.05, total_steps=1000), "paper's step decay"),
+        (schedules.PiecewiseConstantDecay([500, 750], [0.05, 0.005, 0.0005]), "paper's step"),
+        (schedules.CosineDecay(0.05, decay_steps=1000), "cosine"),
+        (WarmupCosineDecay(0.05, total_steps=1000, warmup_steps=50), "decaying schedule"),
+        (schedules.ExponentialDecay(0.05, decay_steps=100, decay_rate=0.5), "decaying"),
+    ],
+    ids=["StepDecay", "PiecewiseConstant", "Cosine", "WarmupCosine", "Exponential"],
+)
+def test_lr_schedule_accepts_decays_from_the_chosen_lr(schedule, kind):
+    verdict = nb.check_lr_schedule(schedule, peak_lr=0.05, total_steps=1000, quiet=True)
+    assert verdict.status == "correct", verdict
+    assert kind in verdict.message
+
+
+def test_lr_schedule_accepts_the_solution():
+    verdict = nb.check_lr_schedule(solutions.lr_schedule(0.1, 1000), 0.1, 1000, quiet=True)
+    assert verdict.status == "correct"
+
+
+class Rising(schedules.LearningRateSchedule):
+    def __call__(self, step):
+        return 0.05 * (1 + keras.ops.cast(step, "float32") / 100)
+
+    def get_config(self):
+        return {}
+
+
+@pytest.mark.parametrize(
+    "schedule, keywords",
+    [
+        (0.05, ["constant learning rate"]),
+        (schedules.PiecewiseConstantDecay([50, 75], [0.05, 0.005, 0.0005]), ["not epochs"]),
+        (schedules.ExponentialDecay(0.05, decay_steps=1000, decay_rate=0.96), ["barely decays"]),
+        (StepDecay(0.1, total_steps=1000), ["paper's 0.1", "peak_lr = 0.05"]),
+        (Rising(), ["keeps rising"]),
+        (lambda step: 0.05, ["LearningRateSchedule"]),
+    ],
+    ids=["float", "epoch-boundaries", "weak-exponential", "wrong-start", "rising", "function"],
+)
+def test_lr_schedule_rejects_typical_mistakes(schedule, keywords):
+    verdict = nb.check_lr_schedule(schedule, peak_lr=0.05, total_steps=1000, quiet=True)
+    rejected(verdict, *keywords)
+
+
+def test_lr_schedule_rejects_a_restart():
+    restarts = schedules.CosineDecayRestarts(0.05, first_decay_steps=300)
+    rejected(nb.check_lr_schedule(restarts, 0.05, 1000, quiet=True), "rises again")
+
+
+# --- helpers ----------------------------------------------------------------------------------
+def test_probe_batch_and_small_resnet():
+    images, labels = nb.probe_batch()
+    again, _ = nb.probe_batch()
+    assert images.shape == (16, 32, 32, 3) and labels.shape == (16,)
+    np.testing.assert_array_equal(images, again)
+    model = nb.small_resnet(num_classes=7)
+    assert model.output_shape == (None, 7)
+    with pytest.raises(ValueError, match="image_size"):
+        nb.small_resnet(image_size=12)
+
+
+# --- every reference solution through its checker ---------------------------------------------
+def _with_chosen_lr(check, answer, **kwargs):
+    return check(answer, peak_lr=0.05, total_steps=1000, **kwargs)
+
+
+REFERENCE_SOLUTIONS = [
+    pytest.param(nb.check_residual_block, lambda: solutions.ResidualBlock, id="1a"),
+    pytest.param(
+        nb.check_gradient_ratio, solutions.gradient_ratio, id="1b", marks=pytest.mark.slow
+    ),
+    pytest.param(
+        nb.check_shortcut_removal, solutions.shortcut_removal, id="1c", marks=pytest.mark.slow
+    ),
+    pytest.param(nb.check_resnet44_cost, solutions.resnet44_cost, id="2a"),
+    # The checker re-runs the function: two small trainings (about 20 s of CPU).
+    pytest.param(
+        nb.check_overfitting,
+        lambda: solutions.overfitting_experiment,
+        id="2b",
+        marks=pytest.mark.slow,
+    ),
+    # An LR range test and three short trainings (about 10 s of CPU).
+    pytest.param(
+        nb.check_learning_rate, solutions.choose_learning_rate, id="3a", marks=pytest.mark.slow
+    ),
+    pytest.param(
+        functools.partial(_with_chosen_lr, nb.check_lr_schedule),
+        lambda: solutions.lr_schedule(0.05, 1000),
+        id="3b",
+    ),
+]
+
+
+def test_every_checker_has_a_reference_solution_test():
+    assert len(REFERENCE_SOLUTIONS) == len(CHECKERS)
+
+
+@pytest.mark.parametrize("check, solve", REFERENCE_SOLUTIONS)
+def test_reference_solution_passes_its_checker(check, solve):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        verdict = check(solve(), quiet=True)
+    assert verdict.status == "correct", verdict
+
+
+@pytest.mark.slow
+def test_the_reference_gradient_ratio_is_the_checkers_measurement():
+    assert math.isclose(
+        solutions.gradient_ratio(), nb.measure_gradient_ratio(nb.DEPTH, True).ratio, rel_tol=1e-6
+    )
