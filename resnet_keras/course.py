@@ -18,7 +18,9 @@ import time
 REPOSITORY = "https://github.com/resnet-keras-course/resnet-keras-course"
 """The course's repository: the Colab badges and bootstrap cells point here."""
 
-COLAB_BASE = "https://colab.research.google.com/github/resnet-keras-course/resnet-keras-course/blob/main"
+COLAB_BASE = (
+    "https://colab.research.google.com/github/resnet-keras-course/resnet-keras-course/blob/main"
+)
 """Prefix of every notebook's "Open in Colab" link."""
 
 
