@@ -382,3 +382,17 @@ def test_synthetic_data_is_cifar_shaped_and_seeded():
     )
     with pytest.raises(ValueError, match="batch_size"):
         synthetic(batch_size=0)
+
+
+def test_shrink_to_fit_keeps_the_validation_share_only_when_the_request_does_not_fit():
+    # 1,000 + 10,000 asked of 1,437 digits: the share 1/11 gives 131 validation images.
+    info = load("digits", train_size=10_000, validation_size=1_000, shrink_to_fit=True).info
+    assert (info.train_size, info.validation_size) == (1306, 131)
+    # Without it the request is honoured literally, leaving 437 images to train on.
+    info = load("digits", train_size=10_000, validation_size=1_000).info
+    assert (info.train_size, info.validation_size) == (437, 1000)
+    # A request that fits is never changed.
+    info = load("digits", train_size=500, validation_size=100, shrink_to_fit=True).info
+    assert (info.train_size, info.validation_size) == (500, 100)
+    with pytest.raises(TypeError, match="shrink_to_fit"):
+        load("digits", shrink_to_fit="yes")

@@ -127,3 +127,25 @@ def test_profile_is_a_dataclass_with_the_documented_fields():
         "jit_compile",
         "description",
     } <= fields
+
+
+@pytest.mark.parametrize(
+    ("name", "sizes"),
+    [
+        # ci: 200 of 2,200 requested is 9.1%, 131 of the 1,437 digits; 1,306 remain to train.
+        ("ci", (1306, 131)),
+        # cpu: 1,000 of 11,000 requested; the digits cannot give 10,000 training images.
+        ("cpu", (1306, 131)),
+        # gpu: 5,000 validation images and all the rest to train is CIFAR-10's 45k/5k; on the
+        # digits it keeps validation_split's tenth instead of failing.
+        ("gpu", (1293, 144)),
+    ],
+)
+def test_every_profile_fits_the_offline_digits(name, sizes):
+    from resnet_keras.data import load
+
+    kwargs = get_profile(name).data_kwargs()
+    kwargs["name"] = "digits"
+    info = load(**kwargs).info
+    assert (info.train_size, info.validation_size) == sizes
+    assert info.train_size + info.validation_size == 1437

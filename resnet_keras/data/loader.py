@@ -82,9 +82,15 @@ def _check_arguments(
     )
 
 
-def _split_sizes(available, train_size, validation_split, validation_size):
+def _split_sizes(available, train_size, validation_split, validation_size, shrink_to_fit=False):
     if validation_size is not None:
         n_val = validation_size
+        requested = validation_size + (train_size or 0)
+        if shrink_to_fit and validation_size > 0 and requested > available:
+            # Sizes meant for CIFAR-10's 50,000 images would leave a small dataset
+            # with hardly any training images; keep the validation *share* instead.
+            share = validation_size / requested if train_size else validation_split
+            n_val = max(1, min(validation_size, int(round(share * available))))
     elif train_size is None:
         n_val = int(round(validation_split * available))
     else:
@@ -127,6 +133,7 @@ def load(
     normalize=True,
     *,
     validation_size=None,
+    shrink_to_fit=False,
 ):
     """Loads an image-classification dataset as batched `tf.data` pipelines.
 
@@ -174,6 +181,12 @@ def load(
         normalize: Per-channel standardisation (`True`) or plain pixels scaled to
             [0, 1] (`False`).
         validation_size: Number of validation images; overrides `validation_split`.
+        shrink_to_fit: What to do when `train_size + validation_size` is more than the
+            dataset holds. `False` (default): keep `validation_size` exactly (an error
+            if it takes every image). `True`: keep the validation set's share of the
+            request instead (`validation_split` when `train_size` is `None`), so sizes
+            chosen for CIFAR-10, as the profiles' are, still leave most of a small
+            dataset such as the digits for training.
 
     Returns:
         A `LoadedData(train, validation, test, info)`, which also unpacks as
@@ -209,6 +222,9 @@ def load(
         validation_size=validation_size,
     )
 
+    if not isinstance(shrink_to_fit, bool):
+        raise TypeError(f"`shrink_to_fit` must be True or False; received {shrink_to_fit!r}.")
+
     notice = None
     if key in ("auto", "cifar10"):
         current = cifar10.status(data_dir)
@@ -231,7 +247,9 @@ def load(
         train, test, source = digits.read()
 
     available = _cardinality(train, "train")
-    n_train, n_val = _split_sizes(available, train_size, validation_split, validation_size)
+    n_train, n_val = _split_sizes(
+        available, train_size, validation_split, validation_size, shrink_to_fit
+    )
     n_test = _cardinality(test, "test")
     if test_size is not None:
         n_test = min(test_size, n_test)

@@ -20,6 +20,7 @@ from resnet_keras._validation import (
     check_positive_int,
     check_strides,
 )
+from resnet_keras.layers.batch_normalization import FusedBatchNormalization
 from resnet_keras.layers.shortcut import (
     PROJECTION,
     SHORTCUT_OPTIONS,
@@ -112,7 +113,7 @@ class ResidualBlock(layers.Layer):
         )
 
     def _batch_normalization(self, zero_init, name):
-        return layers.BatchNormalization(
+        return FusedBatchNormalization(
             momentum=self.batch_norm_momentum,
             epsilon=self.batch_norm_epsilon,
             gamma_initializer="zeros" if zero_init else "ones",

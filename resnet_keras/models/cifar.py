@@ -6,7 +6,12 @@ import keras
 from keras import layers
 
 from resnet_keras._validation import check_bool, check_choice, check_positive_int
-from resnet_keras.layers import SHORTCUT_OPTIONS, BasicBlock, BottleneckBlock
+from resnet_keras.layers import (
+    SHORTCUT_OPTIONS,
+    BasicBlock,
+    BottleneckBlock,
+    FusedBatchNormalization,
+)
 
 BLOCK_TYPES = ("basic", "bottleneck")
 STAGE_FILTERS = (16, 32, 64)
@@ -120,7 +125,7 @@ def CifarResNet(
     )(inputs)
     if not preactivation:
         # A v2 network normalises inside its first block instead.
-        x = layers.BatchNormalization(momentum=batch_norm_momentum, epsilon=1e-5, name="stem_bn")(x)
+        x = FusedBatchNormalization(momentum=batch_norm_momentum, epsilon=1e-5, name="stem_bn")(x)
         x = layers.ReLU(name="stem_relu")(x)
 
     for stage, filters in enumerate(STAGE_FILTERS, start=1):
@@ -131,7 +136,7 @@ def CifarResNet(
             )
 
     if preactivation:
-        x = layers.BatchNormalization(momentum=batch_norm_momentum, epsilon=1e-5, name="post_bn")(x)
+        x = FusedBatchNormalization(momentum=batch_norm_momentum, epsilon=1e-5, name="post_bn")(x)
         x = layers.ReLU(name="post_relu")(x)
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     outputs = layers.Dense(num_classes, name="logits", dtype="float32")(x)

@@ -19,7 +19,7 @@ import keras
 from keras import layers
 
 from resnet_keras._validation import check_choice, check_positive_int
-from resnet_keras.layers import BasicBlock, BottleneckBlock
+from resnet_keras.layers import BasicBlock, BottleneckBlock, FusedBatchNormalization
 
 POOLING_OPTIONS = (None, "avg", "max")
 
@@ -148,7 +148,7 @@ def _build(
         name="conv1_conv",
     )(x)
     if not preactivation:
-        x = layers.BatchNormalization(epsilon=epsilon, momentum=momentum, name="conv1_bn")(x)
+        x = FusedBatchNormalization(epsilon=epsilon, momentum=momentum, name="conv1_bn")(x)
         x = layers.ReLU(name="conv1_relu")(x)
     x = layers.ZeroPadding2D(padding=1, name="pool1_pad")(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
@@ -164,7 +164,7 @@ def _build(
             )(x)
 
     if preactivation:
-        x = layers.BatchNormalization(epsilon=epsilon, momentum=momentum, name="post_bn")(x)
+        x = FusedBatchNormalization(epsilon=epsilon, momentum=momentum, name="post_bn")(x)
         x = layers.ReLU(name="post_relu")(x)
 
     if include_top:

@@ -1,0 +1,246 @@
+"""Timing machinery shared by the benchmarks: worker processes, alternation, statistics.
+
+Keras picks its backend once per process (KERAS_BACKEND), and TensorFlow reads
+some settings (TF_ENABLE_ONEDNN_OPTS) only at import, so each contender lives in a
+worker process (`benchmarks._worker`). The parent never imports a framework: it
+starts the workers, lets each warm up, then asks them in turn for one timed
+repeat at a time. Only one worker computes at any moment, and load that drifts
+over the run (this machine is shared) hits every contender alike.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class WorkerError(RuntimeError):
+    """A worker process failed to start, crashed or reported an error."""
+
+
+def default_threads():
+    """Threads each framework gets: every core of the machine (2 here)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def thread_environment(threads):
+    """Environment variables that pin the thread pools before any framework is imported."""
+    threads = str(int(threads))
+    return {
+        "OMP_NUM_THREADS": threads,
+        "MKL_NUM_THREADS": threads,
+        "TF_NUM_INTRAOP_THREADS": threads,
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "PYTHONWARNINGS": "ignore",
+    }
+
+
+class Worker:
+    """One benchmark worker process, driven by JSON lines over its stdin/stdout.
+
+    Args:
+        name: label used in error messages.
+        config: the worker's JSON configuration (`env`, `contenders`, ...), see
+            `benchmarks._worker`.
+        env: extra environment variables (e.g. KERAS_BACKEND).
+        timeout: seconds allowed for any one request.
+    """
+
+    def __init__(self, name, config, env=None, timeout=1800):
+        self.name = name
+        self.timeout = timeout
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        # The repository's `benchmarks` package must be importable; entries given in
+        # PYTHONPATH come first (an experiment may point at another copy of the library).
+        full_env["PYTHONPATH"] = os.pathsep.join(
+            [p for p in full_env.get("PYTHONPATH", "").split(os.pathsep) if p] + [str(REPO_ROOT)]
+        )
+        self._stderr = open(os.devnull, "w") if not os.environ.get("BENCH_DEBUG") else None
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks._worker", json.dumps(config)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            env=full_env,
+            cwd=str(REPO_ROOT),
+            text=True,
+            bufsize=1,
+        )
+        self.info = self._reply()  # the worker answers once it is set up and warm
+
+    def _reply(self):
+        line = self.process.stdout.readline()
+        if not line:
+            code = self.process.wait(timeout=30)
+            raise WorkerError(f"worker {self.name!r} exited (code {code}) without answering")
+        message = json.loads(line)
+        if not message.get("ok"):
+            raise WorkerError(f"worker {self.name!r}: {message.get('error')}")
+        return message
+
+    def request(self, **message):
+        self.process.stdin.write(json.dumps(message) + "\n")
+        self.process.stdin.flush()
+        return self._reply()
+
+    def close(self):
+        if self.process.poll() is None:
+            try:
+                self.process.stdin.write(json.dumps({"op": "quit"}) + "\n")
+                self.process.stdin.flush()
+                self.process.wait(timeout=60)
+            except (OSError, subprocess.TimeoutExpired):
+                self.process.kill()
+                self.process.wait()
+        if self._stderr is not None:
+            self._stderr.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+@dataclass
+class Samples:
+    """Repeated measurements of one contender (a rate: higher is better)."""
+
+    label: str
+    unit: str = "images/s"
+    values: list = field(default_factory=list)
+
+    @property
+    def median(self):
+        return statistics.median(self.values) if self.values else float("nan")
+
+    @property
+    def spread(self):
+        """(min, max) of the repeats."""
+        return (min(self.values), max(self.values)) if self.values else (float("nan"),) * 2
+
+
+def alternate(runners, repeats, log=None):
+    """Runs each contender once per round, rotating who goes first, for `repeats` rounds.
+
+    Args:
+        runners: dict label -> callable returning a rate (higher is better).
+        repeats: rounds (>= 1).
+        log: optional callable taking one line of progress.
+
+    Returns:
+        dict label -> `Samples`, in the order of `runners`.
+    """
+    labels = list(runners)
+    samples = {label: Samples(label) for label in labels}
+    for round_index in range(repeats):
+        shift = round_index % len(labels)
+        for label in labels[shift:] + labels[:shift]:
+            value = runners[label]()
+            samples[label].values.append(value)
+            if log:
+                log(f"  round {round_index + 1}/{repeats}  {label}: {value:,.1f}")
+    return samples
+
+
+def paired_ratio(numerator, denominator):
+    """Median over rounds of numerator/denominator measured in the same round.
+
+    Contenders of one round ran seconds apart, so their ratio cancels most of the
+    load drift of a shared machine; the median over rounds drops the outliers.
+    """
+    pairs = [a / b for a, b in zip(numerator.values, denominator.values) if b > 0]
+    return statistics.median(pairs) if pairs else float("nan")
+
+
+def _cpu_model():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _cpu_flags():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def _version(module):
+    try:
+        from importlib.metadata import version
+
+        return version(module)
+    except Exception:  # noqa: BLE001 - a missing package is reported, not fatal
+        return "not installed"
+
+
+def machine_info():
+    """What the numbers were measured on: CPU, cores, SIMD flags, library versions, load."""
+    flags = _cpu_flags()
+    wanted = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    return {
+        "cpu": _cpu_model(),
+        "logical_cores": os.cpu_count(),
+        "usable_cores": default_threads(),
+        "simd": " ".join(flag for flag in wanted if flag in flags)
+        or "none of " + ", ".join(wanted),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "tensorflow": _version("tensorflow"),
+        "keras": _version("keras"),
+        "jax": _version("jax"),
+        "torch": _version("torch"),
+        "numpy": _version("numpy"),
+        "load_average": " ".join(f"{value:.2f}" for value in load),
+        "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+    }
+
+
+def markdown_table(header, rows):
+    """A GitHub markdown table from a header and rows of cells."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def fmt(value, digits=1):
+    if value is None or value != value:  # NaN
+        return "n/a"
+    return f"{value:,.{digits}f}"
+
+
+@dataclass
+class Result:
+    """What one benchmark reports: markdown for RESULTS.md and numbers for tests."""
+
+    name: str
+    title: str
+    markdown: str
+    numbers: dict = field(default_factory=dict)
+    ratios: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
+
+    def to_markdown(self):
+        parts = [f"## {self.title}", "", self.markdown.strip()]
+        if self.notes:
+            parts += [""] + [f"- {note}" for note in self.notes]
+        return "\n".join(parts) + "\n"

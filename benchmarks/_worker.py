@@ -1,0 +1,453 @@
+"""A benchmark worker: builds its contenders, warms them up, then times repeats on request.
+
+Started by `benchmarks._harness.Worker` as `python -m benchmarks._worker CONFIG_JSON`.
+CONFIG_JSON holds `env` (set before any framework is imported), `path` (folders
+put first on sys.path), `threads`,
+`inter_op_threads` (TensorFlow only; null keeps TensorFlow's default), `warmup`
+(calls per task) and `contenders`, a list of dicts with `id`, `kind`,
+`warmup_tasks` ({task: steps}) and the kind's arguments (see `_BUILDERS`).
+
+Protocol, JSON lines: the worker first answers `{"ok": true, "contenders": {...}}`
+(each contender `{"ok": true, "warmup_s": [...]}` or `{"ok": false, "error": ...}`),
+then answers each `{"op": "run", "id": ..., "task": ..., "steps": N}` with
+`{"ok": true, "seconds": s, "count": c}` (c items, e.g. images, in s seconds) until
+`{"op": "quit"}`. Framework chatter on stdout is redirected to stderr so that the
+protocol channel stays clean.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+
+
+def _setup_tensorflow(config):
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(config["threads"])
+    if config.get("inter_op_threads"):
+        tf.config.threading.set_inter_op_parallelism_threads(config["inter_op_threads"])
+    return tf
+
+
+def _synthetic_batches(batch, shape, num_batches=4, seed=0):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    images = rng.standard_normal((batch * num_batches, *shape), dtype=np.float32)
+    labels = rng.integers(0, 10, size=batch * num_batches).astype(np.int32)
+    return images, labels
+
+
+class KerasCifar:
+    """`rk.CifarResNet(depth)` on the current Keras backend, trained with `model.fit`.
+
+    `setup="library"` compiles as `resnet_keras.training.fit` does for a learner:
+    the paper recipe's SGD and loss, coupled weight decay on every variable, an
+    accuracy metric and the profile's XLA setting for this machine. Overrides:
+    `jit_compile`, `steps_per_execution`.
+    """
+
+    def __init__(
+        self,
+        depth=20,
+        batch=128,
+        jit_compile=None,
+        steps_per_execution=1,
+        driver="batch",
+        hook=None,
+        **_,
+    ):
+        import importlib
+
+        import keras
+
+        if hook:
+            # "module:function" run before the model is built, for experiments.
+            module, function = hook.split(":")
+            getattr(importlib.import_module(module), function)()
+
+        import resnet_keras as rk
+        from resnet_keras.data import synthetic
+        from resnet_keras.training import accelerator_settings, apply_weight_decay, get_recipe
+
+        keras.utils.set_random_seed(0)
+        self.keras = keras
+        self.batch = batch
+        self.model = rk.CifarResNet(depth)
+        self.macs = rk.count_macs(self.model)
+        recipe = get_recipe("paper")
+        apply_weight_decay(self.model, recipe.weight_decay, include=recipe.decay_on)
+        if jit_compile is None:
+            # `fit` passes the profile's setting (no XLA on a CPU); it is written for the
+            # TensorFlow backend. Other backends get Keras' own default ("auto": jax.jit
+            # for JAX, eager for torch), as `model.compile()` gives a learner.
+            backend = keras.backend.backend()
+            jit_compile = (
+                accelerator_settings()["jit_compile"] if backend == "tensorflow" else "auto"
+            )
+        self.jit_compile = jit_compile
+        self.model.compile(
+            optimizer=recipe.build_optimizer(total_steps=64000),
+            loss=recipe.build_loss(),
+            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+            jit_compile=jit_compile,
+            steps_per_execution=steps_per_execution,
+        )
+        self.driver = driver
+        self.data = synthetic(4 * batch, batch, repeat=True, seed=0)
+        images, labels = synthetic(4 * batch, batch, seed=0, as_numpy=True)
+        # Backend tensors made once, as a prefetching input pipeline hands them over.
+        self.batches = [
+            (
+                keras.ops.convert_to_tensor(images[i : i + batch]),
+                keras.ops.convert_to_tensor(labels[i : i + batch]),
+            )
+            for i in range(0, len(images), batch)
+        ]
+
+    def run(self, task, steps):
+        keras = self.keras
+        start = time.perf_counter()
+        if self.driver == "fit":
+            # A whole `fit` / `predict` call per repeat: includes its per-call setup.
+            if task == "train":
+                self.model.fit(self.data, epochs=1, steps_per_epoch=steps, verbose=0)
+            elif task == "infer":
+                self.model.predict(self.data, steps=steps, verbose=0)
+            else:
+                raise ValueError(f"unknown task {task!r}")
+        else:
+            # The compiled step `fit` runs, fed from memory like the PyTorch contenders.
+            for step in range(steps):
+                images, labels = self.batches[step % len(self.batches)]
+                if task == "train":
+                    logs = self.model.train_on_batch(images, labels, return_dict=True)
+                elif task == "infer":
+                    logs = self.model.predict_on_batch(images)
+                else:
+                    raise ValueError(f"unknown task {task!r}")
+            keras.ops.convert_to_numpy(
+                next(iter(logs.values())) if isinstance(logs, dict) else logs
+            )
+        return time.perf_counter() - start, steps * self.batch
+
+    def describe(self):
+        return {
+            "backend": self.keras.backend.backend(),
+            "macs": self.macs,
+            "jit_compile": str(self.model.jit_compile),
+        }
+
+
+class KerasResNet50:
+    """`rk.ResNet50` (`variant="rk"`) or `keras.applications.ResNet50` (`"applications"`).
+
+    Both start from the same random weights (the library model takes the
+    reference's) and train with the same SGD and loss through `model.fit`.
+    """
+
+    def __init__(self, variant="rk", batch=32, size=224, jit_compile=None, **_):
+        import keras
+        from keras.applications import ResNet50 as Reference
+
+        import resnet_keras as rk
+
+        keras.utils.set_random_seed(0)
+        shape = (size, size, 3)
+        reference = Reference(weights=None, input_shape=shape)
+        if variant == "rk":
+            self.model = rk.ResNet50(weights=None, input_shape=shape)
+            self.model.set_weights(reference.get_weights())
+        elif variant == "applications":
+            self.model = reference
+        else:
+            raise ValueError(f"unknown ResNet-50 variant {variant!r}")
+        self.model.compile(
+            optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+            loss=keras.losses.SparseCategoricalCrossentropy(),
+            jit_compile=False if jit_compile is None else jit_compile,
+        )
+        self.batch = batch
+        images, labels = _synthetic_batches(batch, shape, num_batches=2)
+        import tensorflow as tf
+
+        self.data = (
+            tf.data.Dataset.from_tensor_slices((images, labels % 1000))
+            .batch(batch)
+            .repeat()
+            .prefetch(2)
+        )
+
+    def run(self, task, steps):
+        start = time.perf_counter()
+        if task == "train":
+            self.model.fit(self.data, epochs=1, steps_per_epoch=steps, verbose=0)
+        elif task == "infer":
+            self.model.predict(self.data, steps=steps, verbose=0)
+        else:
+            raise ValueError(f"unknown task {task!r}")
+        return time.perf_counter() - start, steps * self.batch
+
+    def describe(self):
+        return {"params": int(self.model.count_params()), "weights": len(self.model.weights)}
+
+
+class TorchCifar:
+    """The same ResNet in plain PyTorch: SGD momentum 0.9, coupled weight decay 1e-4."""
+
+    def __init__(self, depth=20, batch=128, memory_format="nchw", compile=False, **_):
+        import torch
+
+        from benchmarks.torch_resnet import TorchCifarResNet
+
+        torch.manual_seed(0)
+        self.torch = torch
+        self.batch = batch
+        self.format = (
+            torch.channels_last if memory_format == "channels_last" else torch.contiguous_format
+        )
+        self.model = TorchCifarResNet(depth).to(memory_format=self.format)
+        self.optimizer = torch.optim.SGD(
+            self.model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4
+        )
+        self.loss = torch.nn.CrossEntropyLoss()
+        images, labels = _synthetic_batches(batch, (32, 32, 3))
+        images = torch.from_numpy(images).permute(0, 3, 1, 2)  # NHWC data -> NCHW tensor
+        self.images = [chunk.contiguous(memory_format=self.format) for chunk in images.split(batch)]
+        self.labels = list(torch.from_numpy(labels).long().split(batch))
+        self.forward = torch.compile(self.model) if compile else self.model
+
+    def run(self, task, steps):
+        torch = self.torch
+        start = time.perf_counter()
+        if task == "train":
+            self.model.train()
+            for step in range(steps):
+                index = step % len(self.images)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss = self.loss(self.forward(self.images[index]), self.labels[index])
+                loss.backward()
+                self.optimizer.step()
+            loss.item()
+        elif task == "infer":
+            self.model.eval()
+            with torch.inference_mode():
+                for step in range(steps):
+                    self.forward(self.images[step % len(self.images)]).sum().item()
+        else:
+            raise ValueError(f"unknown task {task!r}")
+        return time.perf_counter() - start, steps * self.batch
+
+    def describe(self):
+        return {"threads": self.torch.get_num_threads()}
+
+
+class MatMul:
+    """A large square matrix product; `count` is FLOPs (2 n^3 per product)."""
+
+    def __init__(self, framework="tensorflow", size=2048, dtype="float32", **_):
+        self.framework, self.size, self.dtype = framework, size, dtype
+        if framework == "tensorflow":
+            import tensorflow as tf
+
+            self.tf = tf
+            a = tf.random.normal((size, size), dtype=tf.float32)
+            self.a = tf.cast(a, dtype)
+            self.b = tf.cast(tf.random.normal((size, size), dtype=tf.float32), dtype)
+
+            @tf.function
+            def product(a, b, steps):
+                # Each product's result is read, so none can be skipped.
+                total = tf.zeros((), tf.float32)
+                for _ in tf.range(steps):
+                    total += tf.cast(tf.matmul(a, b)[0, 0], tf.float32)
+                return total
+
+            self.product = product
+        elif framework == "torch":
+            import torch
+
+            self.torch = torch
+            torch_dtype = getattr(torch, dtype)
+            self.a = torch.randn(size, size).to(torch_dtype)
+            self.b = torch.randn(size, size).to(torch_dtype)
+        else:
+            raise ValueError(f"unknown framework {framework!r}")
+
+    def run(self, task, steps):
+        start = time.perf_counter()
+        if self.framework == "tensorflow":
+            float(self.product(self.a, self.b, self.tf.constant(steps)))
+        else:
+            for _ in range(steps):
+                c = self.torch.mm(self.a, self.b)
+            float(c[0, 0])
+        return time.perf_counter() - start, steps * 2 * self.size**3
+
+    def describe(self):
+        return {"size": self.size, "dtype": self.dtype}
+
+
+class Pipeline:
+    """Batches of a `resnet_keras.data` training pipeline with augmentation.
+
+    `source="digits"`: `load("digits")`'s training split. `source="cifar-synthetic"`:
+    random uint8 CIFAR-shaped images through the same `make_split` augmentation
+    path (normalise, pad 4, random crop, random flip, shuffle, batch).
+    """
+
+    def __init__(self, source="digits", batch=128, num_examples=5000, **_):
+        import numpy as np
+        import tensorflow as tf
+
+        from resnet_keras.data import load
+        from resnet_keras.data.pipeline import make_split
+
+        self.batch = batch
+        if source == "digits":
+            dataset = load("digits", batch_size=batch, augment=True).train
+        elif source == "cifar-synthetic":
+            rng = np.random.default_rng(0)
+            images = rng.integers(0, 256, size=(num_examples, 32, 32, 3), dtype=np.uint8)
+            labels = rng.integers(0, 10, size=num_examples).astype(np.int64)
+            dataset = make_split(
+                tf.data.Dataset.from_tensor_slices((images, labels)),
+                num_examples,
+                batch_size=batch,
+                mean=(0.49, 0.48, 0.45),
+                std=(0.25, 0.24, 0.26),
+                training=True,
+                augment=True,
+                flip=True,
+            )
+        else:
+            raise ValueError(f"unknown pipeline source {source!r}")
+        self.iterator = iter(dataset.repeat())
+
+    def run(self, task, steps):
+        start = time.perf_counter()
+        count = 0
+        for _ in range(steps):
+            images, _labels = next(self.iterator)
+            count += int(images.shape[0])
+        return time.perf_counter() - start, count
+
+    def describe(self):
+        return {}
+
+
+_BUILDERS = {
+    "keras_cifar": KerasCifar,
+    "keras_resnet50": KerasResNet50,
+    "torch_cifar": TorchCifar,
+    "matmul": MatMul,
+    "pipeline": Pipeline,
+}
+
+
+def _describe_runtime(config):
+    info = {"pid": os.getpid(), "keras_backend": os.environ.get("KERAS_BACKEND", "")}
+    if "tensorflow" in sys.modules:
+        tf = sys.modules["tensorflow"]
+        info["tf_intra_op"] = tf.config.threading.get_intra_op_parallelism_threads()
+        info["tf_inter_op"] = tf.config.threading.get_inter_op_parallelism_threads()
+        try:
+            from tensorflow.python.util import _pywrap_util_port
+
+            info["onednn"] = bool(_pywrap_util_port.IsMklEnabled())
+        except ImportError:  # a private module: report the setting instead
+            info["onednn"] = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default")
+    if "resnet_keras" in sys.modules:
+        info["resnet_keras"] = os.path.dirname(sys.modules["resnet_keras"].__file__)
+    if "torch" in sys.modules:
+        info["torch_threads"] = sys.modules["torch"].get_num_threads()
+    return info
+
+
+def main(argv):
+    config = json.loads(argv[1])
+    os.environ.update({key: str(value) for key, value in config.get("env", {}).items()})
+    # Folders searched before the repository, e.g. a copy of the library as it was
+    # before a change, to measure the change side by side.
+    sys.path[:0] = config.get("path", [])
+    # The protocol owns the real stdout; everything printed by frameworks goes to stderr.
+    protocol = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+
+    def send(message):
+        protocol.write(json.dumps(message) + "\n")
+        protocol.flush()
+
+    threads = int(config.get("threads", 2))
+    config["threads"] = threads
+    kinds = {spec["kind"] for spec in config["contenders"]}
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    try:
+        if kinds & {"keras_cifar", "keras_resnet50", "pipeline"}:
+            # A learner's notebook imports the library first; whatever it sets up at
+            # import time (before TensorFlow starts) is part of its default.
+            import resnet_keras  # noqa: F401
+        if kinds & {"keras_cifar", "keras_resnet50", "pipeline"} and backend == "tensorflow":
+            _setup_tensorflow(config)
+        if "matmul" in kinds and any(
+            s.get("framework", "tensorflow") == "tensorflow" for s in config["contenders"]
+        ):
+            _setup_tensorflow(config)
+        if kinds & {"torch_cifar"} or backend == "torch":
+            import torch
+
+            torch.set_num_threads(threads)
+        if backend != "tensorflow" and kinds & {"keras_cifar", "pipeline"}:
+            # tf.data feeds every backend; keep its own op threads to the same budget.
+            _setup_tensorflow(config)
+    except Exception as error:  # noqa: BLE001 - reported to the parent
+        send({"ok": False, "error": f"setup: {error!r}"})
+        return 1
+
+    contenders, status = {}, {}
+    warmup = int(config.get("warmup", 2))
+    for spec in config["contenders"]:
+        ident = spec["id"]
+        try:
+            start = time.perf_counter()
+            contender = _BUILDERS[spec["kind"]](**spec)
+            build_s = time.perf_counter() - start
+            warmups = []
+            for task, steps in spec.get("warmup_tasks", {}).items():
+                for _ in range(warmup):
+                    start = time.perf_counter()
+                    contender.run(task, steps)
+                    warmups.append(round(time.perf_counter() - start, 3))
+            contenders[ident] = contender
+            status[ident] = {
+                "ok": True,
+                "build_s": round(build_s, 3),
+                "warmup_s": warmups,
+                "describe": contender.describe(),
+            }
+        except Exception as error:  # noqa: BLE001 - one contender failing is a result
+            message = f"{type(error).__name__}: {error}".strip()
+            status[ident] = {"ok": False, "error": message[:600]}
+            traceback.print_exc()
+    send({"ok": True, "contenders": status, "runtime": _describe_runtime(config)})
+
+    for line in sys.stdin:
+        request = json.loads(line)
+        if request.get("op") == "quit":
+            break
+        try:
+            seconds, count = contenders[request["id"]].run(request["task"], request["steps"])
+            send({"ok": True, "seconds": seconds, "count": count})
+        except Exception as error:  # noqa: BLE001 - reported to the parent
+            traceback.print_exc()
+            send({"ok": False, "error": f"{type(error).__name__}: {error}"})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

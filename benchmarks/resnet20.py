@@ -1,0 +1,325 @@
+"""Benchmarks 1-3: ResNet-20 training and inference images/s, and GFLOP/s against the machine.
+
+Contenders, each in its own worker process (KERAS_BACKEND is per process):
+
+* `keras-tensorflow`: `rk.CifarResNet(20)` compiled as `resnet_keras.training.fit`
+  compiles it for a learner (paper recipe, coupled weight decay, accuracy metric,
+  the profile's XLA setting), trained with `model.fit` on the TensorFlow backend.
+  This is the library's default setup.
+* `keras-tensorflow-onednn-off`: the same with `TF_ENABLE_ONEDNN_OPTS=0`, the
+  TensorFlow default on CPUs without AVX-512 before the library turned oneDNN on.
+* `keras-tensorflow-xla`: the same with `jit_compile=True`.
+* `keras-jax`, `keras-torch`: the same model on the other backends with Keras'
+  own compile default (`jit_compile="auto"`: XLA for JAX, eager for torch).
+* `torch-nchw`, `torch-channels-last`, `torch-compile`: the same network written
+  directly in PyTorch (`benchmarks.torch_resnet`), SGD momentum 0.9, weight decay
+  1e-4, in NCHW, in channels_last, and channels_last under `torch.compile`.
+
+Matrix products (TensorFlow and PyTorch, fp32, 2048x2048) run in the same rounds;
+the faster one is the machine's measured fp32 rate for benchmark 2.
+
+FLOP convention: a training step costs 3x the forward multiply-adds (forward,
+gradient of the input, gradient of the weights) at 2 FLOPs each, so
+6 x `rk.count_macs(model)` FLOPs per image; inference 2 x MACs. Batch norm, ReLU,
+additions and the optimizer update are not counted.
+"""
+
+from __future__ import annotations
+
+import time
+
+from benchmarks._harness import (
+    Result,
+    Worker,
+    WorkerError,
+    alternate,
+    default_threads,
+    fmt,
+    markdown_table,
+    paired_ratio,
+    thread_environment,
+)
+
+LIBRARY_DEFAULT = "keras-tensorflow"
+BASELINE = "keras-tensorflow-baseline"
+
+# label -> (worker, extra environment, contender spec)
+CONTENDERS = {
+    "keras-tensorflow": ("keras-tensorflow", {"KERAS_BACKEND": "tensorflow"}, {}),
+    "keras-tensorflow-onednn": (
+        "keras-tensorflow-onednn",
+        {"KERAS_BACKEND": "tensorflow", "TF_ENABLE_ONEDNN_OPTS": "1"},
+        {},
+    ),
+    "keras-tensorflow-onednn-off": (
+        "keras-tensorflow-onednn-off",
+        {"KERAS_BACKEND": "tensorflow", "TF_ENABLE_ONEDNN_OPTS": "0"},
+        {},
+    ),
+    "keras-tensorflow-xla": (
+        "keras-tensorflow-xla",
+        {"KERAS_BACKEND": "tensorflow", "TF_ENABLE_ONEDNN_OPTS": "1"},
+        {"jit_compile": True},
+    ),
+    "keras-jax": ("keras-jax", {"KERAS_BACKEND": "jax"}, {}),
+    "keras-torch": ("keras-torch", {"KERAS_BACKEND": "torch"}, {}),
+    "torch-nchw": ("torch", {}, {"memory_format": "nchw"}),
+    "torch-channels-last": ("torch", {}, {"memory_format": "channels_last"}),
+    "torch-compile": ("torch", {}, {"memory_format": "channels_last", "compile": True}),
+}
+DESCRIPTIONS = {
+    "keras-tensorflow": "rk.CifarResNet, TF backend, library default as a learner gets it "
+    "(compiled as `fit` does; environment as given)",
+    "keras-tensorflow-onednn": "same, TF_ENABLE_ONEDNN_OPTS=1",
+    "keras-tensorflow-onednn-off": "same, TF_ENABLE_ONEDNN_OPTS=0 (TensorFlow's own default "
+    "on CPUs without AVX-512)",
+    "keras-tensorflow-xla": "same with oneDNN, jit_compile=True (XLA)",
+    "keras-jax": "rk.CifarResNet, JAX backend (jit)",
+    "keras-torch": "rk.CifarResNet, torch backend (eager)",
+    "torch-nchw": "plain PyTorch, NCHW",
+    "torch-channels-last": "plain PyTorch, channels_last",
+    "torch-compile": "plain PyTorch, channels_last + torch.compile",
+    BASELINE: "another copy of the library (`--baseline`), TF backend, oneDNN as given",
+}
+MATMUL_WORKERS = {"matmul-tensorflow": "keras-tensorflow", "matmul-torch": "torch"}
+FULL = dict(batch=128, train_steps=3, infer_steps=4, repeats=7, warmup=2, matmul_size=2048)
+QUICK = dict(batch=16, train_steps=1, infer_steps=1, repeats=2, warmup=1, matmul_size=256)
+QUICK_CONTENDERS = ("keras-tensorflow", "torch-nchw", "torch-channels-last")
+
+
+def _worker_kind(label):
+    return "torch_cifar" if label.startswith("torch") else "keras_cifar"
+
+
+def run(
+    quick=False, contenders=None, threads=None, log=print, depth=20, baseline=None, **overrides
+):
+    """Measures training and inference of every contender, alternating, and the matmul rate.
+
+    Args:
+        quick: tiny sizes and three contenders, for a smoke test.
+        contenders: labels from `CONTENDERS` (default: all; quick: three).
+        threads: threads per framework (default: every usable core).
+        log: progress output.
+        depth: CIFAR ResNet depth.
+        baseline: folder holding another copy of `resnet_keras` (e.g. the last commit,
+            from `git archive`), measured as `keras-tensorflow-baseline` to show the
+            effect of a change side by side.
+        **overrides: batch, train_steps, infer_steps, repeats, warmup, matmul_size.
+
+    Returns:
+        A `Result`; `numbers` holds medians (images/s, GFLOP/s), `ratios` the
+        library default over the best plain-PyTorch figure.
+    """
+    settings = dict(QUICK if quick else FULL)
+    unknown = set(overrides) - set(settings)
+    if unknown:
+        raise TypeError(f"unknown options {sorted(unknown)}; allowed: {sorted(settings)}")
+    settings.update(overrides)
+    labels = list(contenders or (QUICK_CONTENDERS if quick else CONTENDERS))
+    for label in labels:
+        if label not in CONTENDERS:
+            raise ValueError(f"unknown contender {label!r}; allowed: {', '.join(CONTENDERS)}")
+    threads = threads or default_threads()
+    batch = settings["batch"]
+    table = dict(CONTENDERS)
+    if baseline is not None:
+        table[BASELINE] = (BASELINE, {"KERAS_BACKEND": "tensorflow"}, {})
+        labels.insert(1, BASELINE)
+
+    # Group contenders by worker process.
+    groups = {}
+    for label in labels:
+        worker_name, env, spec = table[label]
+        group = groups.setdefault(worker_name, {"env": env, "contenders": []})
+        group["contenders"].append(
+            dict(
+                id=label,
+                kind=_worker_kind(label),
+                depth=depth,
+                batch=batch,
+                warmup_tasks={"train": settings["train_steps"], "infer": settings["infer_steps"]},
+                **spec,
+            )
+        )
+    for matmul, worker_name in MATMUL_WORKERS.items():
+        if worker_name in groups:
+            framework = "tensorflow" if "tensorflow" in matmul else "torch"
+            groups[worker_name]["contenders"].append(
+                dict(
+                    id=matmul,
+                    kind="matmul",
+                    framework=framework,
+                    size=settings["matmul_size"],
+                    warmup_tasks={"matmul": 2},
+                )
+            )
+
+    workers, status, failures = {}, {}, {}
+    started = time.perf_counter()
+    try:
+        for worker_name, group in groups.items():
+            log(f"starting worker {worker_name} ({len(group['contenders'])} contenders)")
+            config = {
+                "threads": threads,
+                "warmup": settings["warmup"],
+                "contenders": group["contenders"],
+                "path": [str(baseline)] if worker_name == BASELINE else [],
+            }
+            env = dict(thread_environment(threads), **group["env"])
+            try:
+                worker = Worker(worker_name, config, env=env)
+            except WorkerError as error:
+                for spec in group["contenders"]:
+                    failures[spec["id"]] = str(error)
+                continue
+            for ident, state in worker.info["contenders"].items():
+                if state["ok"]:
+                    workers[ident] = worker
+                    status[ident] = state
+                    status[ident]["runtime"] = worker.info.get("runtime", {})
+                else:
+                    failures[ident] = state["error"]
+                    log(f"  {ident} unavailable: {state['error']}")
+
+        def runner(ident, task, steps):
+            def measure():
+                reply = workers[ident].request(op="run", id=ident, task=task, steps=steps)
+                return reply["count"] / reply["seconds"]
+
+            return measure
+
+        runners = {}
+        for label in labels:
+            if label in workers:
+                runners[("train", label)] = runner(label, "train", settings["train_steps"])
+                runners[("infer", label)] = runner(label, "infer", settings["infer_steps"])
+        for matmul in MATMUL_WORKERS:
+            if matmul in workers:
+                runners[("matmul", matmul)] = runner(matmul, "matmul", 3 if not quick else 2)
+        log(f"warm-up done in {time.perf_counter() - started:.0f} s; measuring")
+        samples = alternate(
+            {f"{task}/{label}": fn for (task, label), fn in runners.items()},
+            settings["repeats"],
+            log=log,
+        )
+    finally:
+        for worker in {id(w): w for w in workers.values()}.values():
+            worker.close()
+
+    return _report(samples, status, failures, labels, settings, threads, depth, quick)
+
+
+def _best_torch(samples, task):
+    best = None
+    for key, value in samples.items():
+        if key.startswith(f"{task}/torch-") and (best is None or value.median > best.median):
+            best = value
+    return best
+
+
+def _report(samples, status, failures, labels, settings, threads, depth, quick):
+    macs = next(
+        (s["describe"]["macs"] for s in status.values() if "macs" in s.get("describe", {})),
+        None,
+    )
+    if macs is None:
+        from benchmarks.torch_resnet import count_macs
+
+        macs = count_macs(depth)
+    train_flops, infer_flops = 6 * macs, 2 * macs
+    matmuls = [samples[k] for k in samples if k.startswith("matmul/")]
+    machine = max(matmuls, key=lambda s: s.median) if matmuls else None
+    machine_gflops = machine.median / 1e9 if machine else float("nan")
+
+    numbers, ratios, sections = {}, {}, []
+    for task, title, flops in (
+        ("train", "Training (forward + backward + SGD step)", train_flops),
+        ("infer", "Inference (forward, eval mode)", infer_flops),
+    ):
+        best = _best_torch(samples, task)
+        rows = []
+        for label in labels:
+            key = f"{task}/{label}"
+            if key not in samples:
+                rows.append([label, DESCRIPTIONS[label], "failed", "", "", "", ""])
+                continue
+            value = samples[key]
+            low, high = value.spread
+            gflops = value.median * flops / 1e9
+            numbers[f"{task}_images_per_s/{label}"] = value.median
+            numbers[f"{task}_gflops/{label}"] = gflops
+            ratio = paired_ratio(value, best) if best else float("nan")
+            ratios[f"{task}/{label}_vs_best_torch"] = ratio
+            rows.append(
+                [
+                    f"`{label}`",
+                    DESCRIPTIONS[label],
+                    f"**{fmt(value.median)}** ({fmt(low)}-{fmt(high)})",
+                    fmt(ratio, 2),
+                    fmt(gflops),
+                    fmt(100 * gflops / machine_gflops) + " %" if machine else "n/a",
+                    fmt(status[label]["warmup_s"][0] if status[label]["warmup_s"] else None),
+                ]
+            )
+        header = [
+            "contender",
+            "setup",
+            "images/s median (min-max)",
+            "ratio to best PyTorch",
+            "effective GFLOP/s",
+            "of fp32 matmul rate",
+            "first call s",
+        ]
+        sections.append(f"### {title}\n\n" + markdown_table(header, rows))
+
+    matmul_rows = []
+    for key, value in samples.items():
+        if key.startswith("matmul/"):
+            numbers[f"{key.split('/', 1)[1]}_gflops"] = value.median / 1e9
+            low, high = value.spread
+            matmul_rows.append(
+                [
+                    f"`{key.split('/', 1)[1]}`",
+                    f"{settings['matmul_size']}x{settings['matmul_size']} fp32",
+                    f"**{fmt(value.median / 1e9)}** ({fmt(low / 1e9)}-{fmt(high / 1e9)})",
+                ]
+            )
+    if matmul_rows:
+        sections.append(
+            "### Machine limit: fp32 matrix product (same rounds)\n\n"
+            + markdown_table(["contender", "size", "GFLOP/s median (min-max)"], matmul_rows)
+        )
+    numbers["machine_fp32_gflops"] = machine_gflops
+
+    summary = []
+    for task in ("train", "infer"):
+        key = f"{task}/{LIBRARY_DEFAULT}_vs_best_torch"
+        best = _best_torch(samples, task)
+        if key in ratios and best is not None:
+            ratios[f"{task}_library_default_vs_best_torch"] = ratios[key]
+            summary.append(
+                f"**{task}: library default (`{LIBRARY_DEFAULT}`) / best PyTorch "
+                f"(`{best.label.split('/', 1)[1]}`) = {fmt(ratios[key], 2)}** "
+                "(median of per-round ratios)"
+            )
+    if failures:
+        summary += [f"`{label}` did not run: {error}" for label, error in failures.items()]
+    runtime = status.get(LIBRARY_DEFAULT, {}).get("runtime", {})
+    intro = (
+        f"ResNet-{depth} (`rk.CifarResNet({depth})`, option A, {macs:,} multiply-adds per image), "
+        f"batch {settings['batch']}, synthetic 32x32x3 data, {threads} threads per framework"
+        f" (TensorFlow inter-op: default {runtime.get('tf_inter_op', '')}), "
+        f"{settings['repeats']} alternating rounds of {settings['train_steps']} training / "
+        f"{settings['infer_steps']} inference steps after {settings['warmup']} warm-up calls"
+        f"{' (QUICK MODE: not representative)' if quick else ''}. Effective GFLOP/s count "
+        "6 x multiply-adds per training image and 2 x per inference image."
+    )
+    markdown = "\n\n".join([intro] + sections + ["\n".join(f"- {line}" for line in summary)])
+    return Result(
+        name="resnet20",
+        title=f"ResNet-{depth} on this CPU: Keras backends against plain PyTorch",
+        markdown=markdown,
+        numbers=numbers,
+        ratios=ratios,
+    )

@@ -1,0 +1,255 @@
+"""Checked exercises of notebook 05, "Pitfalls".
+
+1. `check_fixed_block`: a residual block that passes `training` to its batch normalisation.
+2. `check_l2_factor`: the Keras `l2` factor that equals a given (coupled) weight decay.
+3. `check_learning_rate_choice`: a learning rate read off an LR range test curve.
+
+Examples:
+
+>>> from resnet_keras.exercises.nb05_pitfalls import check_l2_factor
+>>> check_l2_factor(None).status
+⏳ The l2 factor of a weight decay: not attempted yet
+'not attempted'
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import numbers
+
+import keras
+import numpy as np
+
+from resnet_keras.exercises.core import Incorrect, exercise
+
+__all__ = [
+    "PAPER_WEIGHT_DECAY",
+    "RESNEXT_CIFAR_WEIGHT_DECAY",
+    "check_fixed_block",
+    "check_l2_factor",
+    "check_learning_rate_choice",
+    "falling_range",
+]
+
+PAPER_WEIGHT_DECAY = 1e-4
+"""He et al. 2016, Sec. 4.2: the CIFAR-10 ResNets' weight decay."""
+
+RESNEXT_CIFAR_WEIGHT_DECAY = 5e-4
+"""The CIFAR weight decay of the ResNeXt authors' training command (`-weightDecay 5e-4`)."""
+
+_FILTERS = 8
+
+
+# --- exercise 1 -----------------------------------------------------------------------------
+
+
+def _batch_norms(layer):
+    return [
+        sublayer
+        for sublayer in layer._flatten_layers(include_self=False, recursive=True)
+        if isinstance(sublayer, keras.layers.BatchNormalization)
+    ]
+
+
+def _moving_statistics(batch_norms):
+    return [
+        (np.array(bn.moving_mean.numpy()), np.array(bn.moving_variance.numpy()))
+        for bn in batch_norms
+    ]
+
+
+def _changed(before, after):
+    return [
+        not (np.allclose(mean0, mean1) and np.allclose(var0, var1))
+        for (mean0, var0), (mean1, var1) in zip(before, after)
+    ]
+
+
+def _images(seed=0):
+    # Mean 2 and standard deviation 3: far from the moving statistics a fresh BN starts
+    # with (0 and 1), so an update cannot go unnoticed.
+    generator = np.random.default_rng(seed)
+    return (2.0 + 3.0 * generator.standard_normal((16, 8, 8, _FILTERS))).astype("float32")
+
+
+@exercise(
+    "Fix the block that forgets `training`",
+    success=(
+        "Correct: the flag reaches every BatchNormalization, so its moving statistics "
+        "follow the data in training and stay put (and batch-independent) in inference."
+    ),
+)
+def check_fixed_block(block_class):
+    """Checks a residual block class `block_class(filters)` for its handling of `training`.
+
+    The block is built on 8x8x8 feature maps. Its `call` is then run directly with
+    `training=True`: Keras' call context (which lets `layer(x, training=True)` reach
+    sub-layers that were not given the flag) is not active there, so the moving statistics
+    change only if the block passes `training` on itself. Then the block is called in
+    inference: the statistics must not move and an image's output must not depend on the
+    other images of the batch.
+    """
+    if not (inspect.isclass(block_class) and issubclass(block_class, keras.layers.Layer)):
+        raise Incorrect(
+            "Give the block's class (a subclass of keras.layers.Layer, like ForgetfulBlock), "
+            f"not {type(block_class).__name__}."
+        )
+    parameters = inspect.signature(block_class.call).parameters
+    if "training" not in parameters:
+        raise Incorrect(
+            "Its `call` has no `training` argument, so it cannot hand the flag on: write "
+            "`def call(self, inputs, training=None)` and pass `training=training` to every "
+            "BatchNormalization."
+        )
+    block = block_class(_FILTERS)
+    images = _images()
+    outputs = block(images, training=False)
+    if tuple(outputs.shape) != images.shape:
+        raise Incorrect(
+            f"The block should keep the shape of its input {images.shape} (a residual block "
+            f"with {_FILTERS} filters and stride 1); it returned {tuple(outputs.shape)}."
+        )
+    batch_norms = _batch_norms(block)
+    if not batch_norms:
+        raise Incorrect(
+            "The block has no BatchNormalization layer any more: keep conv -> BN -> ReLU and "
+            "fix how BN is called instead."
+        )
+
+    before = _moving_statistics(batch_norms)
+    block.call(images, training=True)
+    changed = _changed(before, _moving_statistics(batch_norms))
+    if not all(changed):
+        names = ", ".join(
+            f"BatchNormalization #{index} of {len(batch_norms)}"
+            for index, moved in enumerate(changed, start=1)
+            if not moved
+        )
+        raise Incorrect(
+            f"The moving statistics of {names} did not change when the block's call ran with "
+            "training=True: that BatchNormalization is called without `training=training`. "
+            "Keras 3 rescues this when the block is called as `block(x, training=True)`, but "
+            "not when its call is invoked any other way; pass the flag on explicitly."
+        )
+
+    before = _moving_statistics(batch_norms)
+    batch_outputs = np.asarray(block(images, training=False))
+    if any(_changed(before, _moving_statistics(batch_norms))):
+        raise Incorrect(
+            "The moving statistics changed in inference (training=False): the block calls "
+            "BatchNormalization with training=True always. Pass `training=training` instead."
+        )
+    single = np.asarray(block(images[:1], training=False))
+    if not np.allclose(single, batch_outputs[:1], rtol=1e-4, atol=1e-4):
+        raise Incorrect(
+            "In inference the output of one image depends on the rest of the batch: the "
+            "block normalises with batch statistics even when training=False."
+        )
+
+
+# --- exercise 2 -----------------------------------------------------------------------------
+
+
+def _positive_number(answer, what):
+    if isinstance(answer, bool) or not isinstance(answer, numbers.Real):
+        raise Incorrect(f"Give {what} as a number, not {type(answer).__name__}.")
+    answer = float(answer)
+    if not math.isfinite(answer) or answer <= 0:
+        raise Incorrect(f"{what.capitalize()} is a positive number; you gave {answer}.")
+    return answer
+
+
+@exercise("The l2 factor of a weight decay")
+def check_l2_factor(answer, weight_decay=RESNEXT_CIFAR_WEIGHT_DECAY):
+    """Checks the `keras.regularizers.l2` factor that equals a coupled `weight_decay`."""
+    answer = _positive_number(answer, "the l2 factor")
+    correct = weight_decay / 2.0
+    if math.isclose(answer, correct, rel_tol=1e-6):
+        return (
+            f"l2({correct:g}) adds {correct:g} * sum(w**2) to the loss, whose gradient "
+            f"{2 * correct:g} * w is exactly the decay term."
+        )
+    if math.isclose(answer, weight_decay, rel_tol=1e-6):
+        raise Incorrect(
+            f"l2({weight_decay:g}) decays twice as hard: the gradient of lam * w**2 is "
+            "2 * lam * w, not lam * w (the classic factor-of-two slip)."
+        )
+    if math.isclose(answer, 2 * weight_decay, rel_tol=1e-6):
+        raise Incorrect(
+            "You multiplied by two where you should divide: the loss term lam * w**2 already "
+            "gives a gradient of 2 * lam * w."
+        )
+    raise Incorrect(
+        f"{answer:g} is not it. The loss term lam * sum(w**2) adds 2 * lam * w to the gradient; "
+        f"choose lam so that this equals {weight_decay:g} * w."
+    )
+
+
+# --- exercise 3 -----------------------------------------------------------------------------
+
+
+def falling_range(result, drop=0.1):
+    """The learning rates on the falling part of an LR range test curve.
+
+    The lower end is the learning rate from which on the smoothed loss stays `drop` of the way
+    below its starting level towards its minimum (or the steepest point, if that comes first);
+    the upper end is the learning rate of the minimum, beyond which the loss is about
+    to blow up.
+
+    Args:
+        result: an `LRFinderResult` (`resnet_keras.training.find_learning_rate`).
+        drop: how far (a fraction of the total fall) the loss must have fallen to count as
+            falling.
+
+    Returns:
+        `(low, high)`, two learning rates.
+
+    Examples:
+
+    >>> from types import SimpleNamespace
+    >>> lrs = np.logspace(-4, 0, 41)
+    >>> losses = 2.3 - np.clip(np.log10(lrs) + 3, 0, 2)  # flat, falling from 1e-3, minimum at 0.1
+    >>> curve = SimpleNamespace(learning_rates=lrs, smoothed_losses=losses, steepest_lr=0.01)
+    >>> [round(float(value), 4) for value in falling_range(curve)]
+    [0.0016, 0.1]
+    """
+    lrs = np.asarray(result.learning_rates, dtype="float64")
+    losses = np.asarray(result.smoothed_losses, dtype="float64")
+    losses = np.where(np.isfinite(losses), losses, np.inf)
+    lowest = int(np.argmin(losses))
+    start = float(np.mean(losses[: max(1, min(lowest, len(losses) // 10))]))
+    threshold = start - drop * (start - losses[lowest])
+    # The last crossing, not the first: early noise can dip below the threshold and come back.
+    above = np.flatnonzero(losses[: lowest + 1] > threshold)
+    low = float(lrs[above[-1] + 1]) if above.size else float(lrs[0])
+    steepest = float(getattr(result, "steepest_lr", math.nan))
+    if math.isfinite(steepest) and steepest < low:
+        low = steepest
+    return low, float(lrs[lowest])
+
+
+@exercise("Pick a learning rate from the LR range test")
+def check_learning_rate_choice(answer, result):
+    """Checks that `answer` lies on the falling part of the LR range test `result`."""
+    answer = _positive_number(answer, "the learning rate")
+    if result is None or not hasattr(result, "learning_rates"):
+        raise Incorrect("Pass the LR finder's result as the second argument.")
+    lrs = np.asarray(result.learning_rates, dtype="float64")
+    if not lrs[0] <= answer <= lrs[-1]:
+        raise Incorrect(
+            f"{answer:g} lies outside the sweep ({lrs[0]:.1e} to {lrs[-1]:.1e}): the curve "
+            "says nothing about it. Read the value off the plot."
+        )
+    low, high = falling_range(result)
+    if answer < low:
+        raise Incorrect(
+            f"At {answer:.2g} the loss has hardly started to fall: training there would be "
+            f"slow (too low). Move right, into the falling part ({low:.2g} to {high:.2g})."
+        )
+    if answer >= high:
+        raise Incorrect(
+            f"{answer:.2g} is at or past the minimum of the curve ({high:.2g}), where the loss "
+            "is about to blow up: too high for a whole run. Go left, to where it falls fastest."
+        )
+    return f"It lies on the falling part of the curve ({low:.2g} to {high:.2g})."

@@ -1,0 +1,197 @@
+"""Checked exercises of notebook 06, "Beyond ResNet".
+
+1. `check_grouped_conv_params`: the weights of a grouped 3x3 convolution (ResNeXt).
+2. `check_drop_path`: a per-sample stochastic-depth ("drop path") layer.
+
+Examples:
+
+>>> from resnet_keras.exercises.nb06_beyond_resnet import check_grouped_conv_params
+>>> check_grouped_conv_params(None).status
+⏳ Weights of a grouped convolution: not attempted yet
+'not attempted'
+"""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+
+import keras
+import numpy as np
+
+from resnet_keras.exercises.core import Incorrect, exercise
+
+__all__ = [
+    "GROUPED_CONV",
+    "SURVIVAL_PROBABILITY",
+    "check_drop_path",
+    "check_grouped_conv_params",
+    "grouped_conv_params",
+]
+
+GROUPED_CONV = {"in_channels": 128, "filters": 128, "kernel_size": 3, "groups": 32}
+"""The 3x3 convolution of the first stage of ResNeXt-50 (32x4d): 128 -> 128 channels in
+32 groups of 4 (Xie et al. 2017, Table 1), without bias."""
+
+SURVIVAL_PROBABILITY = 0.75
+"""The survival probability `check_drop_path` builds the learner's layer with."""
+
+_SAMPLES = 4000
+
+
+def grouped_conv_params(in_channels, filters, kernel_size, groups, use_bias=False):
+    """Weights of a `keras.layers.Conv2D(filters, kernel_size, groups=groups)`.
+
+    Each of the `filters` output channels sees only the `in_channels // groups` input
+    channels of its group.
+
+    Examples:
+
+    >>> grouped_conv_params(128, 128, 3, 32)
+    4608
+    >>> grouped_conv_params(128, 128, 3, 1)
+    147456
+    """
+    if in_channels % groups or filters % groups:
+        raise ValueError(
+            f"`groups` ({groups}) must divide `in_channels` ({in_channels}) and `filters` "
+            f"({filters})."
+        )
+    weights = kernel_size * kernel_size * (in_channels // groups) * filters
+    return weights + (filters if use_bias else 0)
+
+
+def _keras_count(in_channels, filters, kernel_size, groups):
+    conv = keras.layers.Conv2D(filters, kernel_size, groups=groups, use_bias=False)
+    conv.build((None, 8, 8, in_channels))
+    return conv.count_params()
+
+
+@exercise(
+    "Weights of a grouped convolution",
+    success="Correct: 3 x 3 x (128 / 32) x 128 = 4,608, a 32nd of the dense convolution's 147,456.",
+)
+def check_grouped_conv_params(answer):
+    """Checks the number of weights of `GROUPED_CONV` (no bias)."""
+    if isinstance(answer, bool) or not isinstance(answer, numbers.Real):
+        raise Incorrect(f"Give the number of weights as a number, not {type(answer).__name__}.")
+    if not float(answer).is_integer():
+        raise Incorrect(f"A number of weights is a whole number; you gave {answer}.")
+    answer = int(answer)
+    spec = GROUPED_CONV
+    correct = _keras_count(**spec)
+    size = spec["kernel_size"] ** 2
+    if answer == correct:
+        return None
+    if answer == grouped_conv_params(**{**spec, "groups": 1}):
+        raise Incorrect(
+            f"{answer:,} is the dense convolution. In a grouped one each filter only sees the "
+            f"{spec['in_channels'] // spec['groups']} input channels of its group."
+        )
+    if answer == correct + spec["filters"]:
+        raise Incorrect("You added a bias per filter; this convolution has none (BN follows it).")
+    if answer == size * spec["in_channels"] * spec["filters"] // spec["groups"] ** 2:
+        raise Incorrect(
+            "You divided by the number of groups twice (or counted the filters of one group "
+            "only). The input channels per filter shrink by the group count, but there are "
+            f"still all {spec['filters']} filters."
+        )
+    raise Incorrect(
+        f"{answer:,} is not it. Count kernel height x width x input channels per group x "
+        "output channels."
+    )
+
+
+def _build(layer_class):
+    if not (inspect.isclass(layer_class) and issubclass(layer_class, keras.layers.Layer)):
+        raise Incorrect(
+            "Give the layer's class (a subclass of keras.layers.Layer), not "
+            f"{type(layer_class).__name__}."
+        )
+    if "training" not in inspect.signature(layer_class.call).parameters:
+        raise Incorrect(
+            "Its `call` has no `training` argument: it cannot tell training from inference. "
+            "Write `def call(self, inputs, training=None)`."
+        )
+    try:
+        return layer_class(SURVIVAL_PROBABILITY, seed=0)
+    except TypeError:
+        return layer_class(SURVIVAL_PROBABILITY)
+
+
+def _sample_masks(inputs, outputs, survival):
+    """Per sample: "dropped", "kept" (scaled by 1/p), "unscaled" or "mixed"."""
+    flat_in = inputs.reshape(len(inputs), -1)
+    flat_out = outputs.reshape(len(outputs), -1)
+    kinds = []
+    for x, y in zip(flat_in, flat_out):
+        if np.allclose(y, 0.0, atol=1e-6):
+            kinds.append("dropped")
+        elif np.allclose(y, x / survival, rtol=1e-4, atol=1e-6):
+            kinds.append("kept")
+        elif np.allclose(y, x, rtol=1e-4, atol=1e-6):
+            kinds.append("unscaled")
+        else:
+            kinds.append("mixed")
+    return np.array(kinds)
+
+
+@exercise(
+    "Stochastic depth per sample",
+    success=(
+        "Correct: in training whole samples lose their branch at rate 1 - p and the others "
+        "are scaled by 1/p; in inference the branch passes unchanged."
+    ),
+)
+def check_drop_path(layer_class):
+    """Checks `layer_class(survival_probability, seed=...)` applied to a residual branch.
+
+    With p = `SURVIVAL_PROBABILITY`, in training each sample's branch must be zeroed with
+    probability 1 - p (the whole sample, not single values) and kept samples divided by p, so
+    the expected output equals the input; the mask must change from call to call. In inference
+    (training False or not given) the layer is the identity.
+    """
+    layer = _build(layer_class)
+    survival = SURVIVAL_PROBABILITY
+    generator = np.random.default_rng(0)
+    branch = (1.0 + generator.random((_SAMPLES, 2, 2, 3))).astype("float32")
+
+    for training in (False, None):
+        outputs = np.asarray(layer(branch) if training is None else layer(branch, training=False))
+        if outputs.shape != branch.shape or not np.allclose(outputs, branch, rtol=1e-5):
+            raise Incorrect(
+                f"In inference (training={training}) the layer must return its input unchanged, "
+                "so the block is exactly x + F(x); yours changes it."
+            )
+
+    first = np.asarray(layer(branch, training=True))
+    kinds = _sample_masks(branch, first, survival)
+    if np.any(kinds == "mixed"):
+        raise Incorrect(
+            "Some samples lost only part of their values: that is dropout. Stochastic depth "
+            "drops a sample's whole branch: draw one random number per sample, with shape "
+            "(batch, 1, 1, 1)."
+        )
+    if np.any(kinds == "unscaled") and not np.any(kinds == "kept"):
+        raise Incorrect(
+            "The kept samples are not scaled: divide them by the survival probability "
+            f"({survival}) so that the expected output equals the input and inference needs no "
+            "change."
+        )
+    dropped = float(np.mean(kinds == "dropped"))
+    if abs(dropped - survival) < 0.05 and abs(survival - 0.5) > 0.1:
+        raise Incorrect(
+            f"{dropped:.0%} of the samples were dropped: you drop with the survival probability "
+            f"instead of 1 - {survival}."
+        )
+    if abs(dropped - (1 - survival)) > 0.05:
+        raise Incorrect(
+            f"{dropped:.1%} of the samples were dropped; with survival probability {survival} "
+            f"about {1 - survival:.0%} should be."
+        )
+    second = np.asarray(layer(branch, training=True))
+    if np.array_equal(_sample_masks(branch, second, survival), kinds):
+        raise Incorrect(
+            "Two training calls dropped exactly the same samples: the mask must be new every "
+            "call. Draw it with a keras.random.SeedGenerator kept on the layer, not a fixed seed."
+        )

@@ -1,0 +1,41 @@
+"""Reference solutions of notebook 00, "Setup" (open only after trying)."""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["dataset_name", "paper_epochs", "steps_per_epoch"]
+
+
+def dataset_name(info):
+    """The dataset `load("auto")` resolved to: `info.name`, never "auto".
+
+    Examples:
+
+    >>> from resnet_keras.data import load
+    >>> dataset_name(load("digits", train_size=64).info)
+    'digits'
+    """
+    return info.name
+
+
+def steps_per_epoch(num_images, batch_size):
+    """Batches in one epoch; the last, smaller batch counts (tf.data keeps it).
+
+    Examples:
+
+    >>> steps_per_epoch(1437, 128)
+    12
+    """
+    return math.ceil(num_images / batch_size)
+
+
+def paper_epochs():
+    """He et al.'s 64k iterations at batch 128 on 45k training images, in epochs.
+
+    Examples:
+
+    >>> round(paper_epochs(), 1)
+    181.8
+    """
+    return 64_000 / steps_per_epoch(45_000, 128)

@@ -1,0 +1,107 @@
+"""Batch normalisation that computes exactly what `keras.layers.BatchNormalization` computes,
+with one fused kernel on TensorFlow's CPU path.
+
+Keras 3 normalises with separate `keras.ops` (moments, then scale and shift), which
+on the TensorFlow backend becomes about ten element-wise kernels forward and more
+backward; on a CPU they took about a fifth of a ResNet-20 training step
+(benchmarks/RESULTS.md). TensorFlow has the whole computation, gradient included, as
+one kernel (`FusedBatchNormV3`, which oneDNN also fuses with the following ReLU).
+This subclass uses it where it is known to compute the same thing and leaves every
+other case (JAX and torch backends, GPUs, masks, renorm, synchronised or non-channels-
+last normalisation) to Keras. Weights, arguments, names and the moving-statistics
+update are Keras'.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+def _fusable_device():
+    import tensorflow as tf
+
+    # On GPUs cuDNN requires epsilon > 1e-5 and XLA fuses the Keras ops anyway; the
+    # fused kernel is only used where it was measured: the CPU.
+    return not tf.config.list_physical_devices("GPU")
+
+
+@keras.saving.register_keras_serializable(package="resnet_keras")
+class FusedBatchNormalization(keras.layers.BatchNormalization):
+    """`keras.layers.BatchNormalization`, computed by one fused kernel on TensorFlow CPUs.
+
+    Same arguments, weights and results (up to float rounding) as the Keras layer,
+    which it subclasses; see the module docstring for when the fused kernel is used.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> from resnet_keras.layers import FusedBatchNormalization
+    >>> bn = FusedBatchNormalization(momentum=0.9, epsilon=1e-5)
+    >>> y = bn(np.ones((2, 4, 4, 3), "float32"), training=True)
+    >>> tuple(y.shape), bool(np.abs(np.asarray(y)).max() < 1e-3)
+    ((2, 4, 4, 3), True)
+    """
+
+    def _use_fused_kernel(self, inputs, mask):
+        return (
+            keras.backend.backend() == "tensorflow"
+            and mask is None
+            and len(inputs.shape) == 4
+            and self.axis in (-1, 3)
+            and not self.renorm
+            and not self.synchronized
+            and _fusable_device()
+        )
+
+    def call(self, inputs, training=None, mask=None):
+        if not self._use_fused_kernel(inputs, mask):
+            return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf
+
+        # As Keras: statistics in float32 whatever the compute dtype.
+        inputs = ops.cast(inputs, "float32")
+        channels = inputs.shape[-1]
+        gamma = ops.cast(self.gamma, "float32") if self.scale else tf.ones((channels,))
+        beta = ops.cast(self.beta, "float32") if self.center else tf.zeros((channels,))
+        if training and self.trainable:
+            empty = tf.constant([], tf.float32)
+            outputs, mean, variance, _, _, _ = tf.raw_ops.FusedBatchNormV3(
+                x=inputs,
+                scale=gamma,
+                offset=beta,
+                mean=empty,
+                variance=empty,
+                epsilon=self.epsilon,
+                exponential_avg_factor=1.0,
+                data_format="NHWC",
+                is_training=True,
+            )
+            # The kernel normalises with the biased batch variance, as Keras does, but
+            # returns it Bessel-corrected (n / (n - 1)); Keras' moving variance averages
+            # the biased one.
+            static = inputs.shape[:3]
+            if all(size is not None for size in static):
+                count = float(static[0] * static[1] * static[2])
+                correction = (count - 1.0) / count if count > 1 else 1.0
+            else:
+                count = tf.cast(tf.reduce_prod(tf.shape(inputs)[:3]), tf.float32)
+                correction = tf.where(count > 1.0, (count - 1.0) / count, 1.0)
+            variance = variance * correction
+            self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+            self.moving_variance.assign(
+                self.moving_variance * self.momentum + variance * (1.0 - self.momentum)
+            )
+        else:
+            outputs, _, _, _, _, _ = tf.raw_ops.FusedBatchNormV3(
+                x=inputs,
+                scale=gamma,
+                offset=beta,
+                mean=ops.cast(self.moving_mean, "float32"),
+                variance=ops.cast(self.moving_variance, "float32"),
+                epsilon=self.epsilon,
+                exponential_avg_factor=1.0,
+                data_format="NHWC",
+                is_training=False,
+            )
+        return ops.cast(outputs, self.compute_dtype)

@@ -1,0 +1,135 @@
+"""The benchmark harness works: quick modes on tiny sizes produce positive rates and ratios.
+
+Nothing here is timed: the assertions are on the structure of the results. The
+workers are real subprocesses running real frameworks, on batches of a few images.
+"""
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# `benchmarks/` is a folder of the repository, not part of the installed package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import BENCHMARK_NAMES  # noqa: E402
+from benchmarks.__main__ import main, update_results  # noqa: E402
+from benchmarks._harness import Samples, alternate, machine_info, paired_ratio  # noqa: E402
+
+
+def _positive(value):
+    return isinstance(value, float) and math.isfinite(value) and value > 0
+
+
+def test_alternate_rotates_the_first_contender_and_pairs_rounds():
+    calls = []
+    runners = {name: (lambda name=name: calls.append(name) or 10.0) for name in "abc"}
+    samples = alternate(runners, repeats=3)
+    assert calls == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
+    assert [s.values for s in samples.values()] == [[10.0] * 3] * 3
+    fast = Samples("fast", values=[200.0, 100.0, 50.0])
+    slow = Samples("slow", values=[100.0, 40.0, 50.0])
+    # Per-round ratios 2.0, 2.5, 1.0: the median is 2.0, unlike the ratio of medians (2.0 too
+    # here) it does not mix rounds run under different load.
+    assert paired_ratio(fast, slow) == 2.0
+
+
+def test_machine_info_names_the_cpu_and_versions():
+    info = machine_info()
+    assert info["cpu"] and info["logical_cores"] >= 1
+    for package in ("tensorflow", "keras", "torch", "jax"):
+        assert info[package]
+
+
+def test_update_results_keeps_hand_written_text(tmp_path):
+    path = tmp_path / "RESULTS.md"
+    path.write_text("# Title\n\nanalysis stays\n\n<!-- BEGIN a -->\nold\n<!-- END a -->\n\ntail\n")
+    update_results(path, {"a": "new a", "b": "new b"})
+    text = path.read_text()
+    assert "analysis stays" in text and "tail" in text and "old" not in text
+    assert "<!-- BEGIN a -->\nnew a\n<!-- END a -->" in text
+    assert text.rstrip().endswith("<!-- END b -->")
+
+
+def test_list_names_every_benchmark(capsys):
+    assert main(["--list"]) == 0
+    assert capsys.readouterr().out.split() == list(BENCHMARK_NAMES)
+
+
+def test_torch_yardstick_is_the_same_network_as_the_library():
+    torch = pytest.importorskip("torch")
+    import resnet_keras as rk
+    from benchmarks.torch_resnet import TorchCifarResNet, count_macs
+
+    model = rk.CifarResNet(20)
+    assert count_macs(20) == rk.count_macs(model) == 40_551_040
+    torch_params = sum(p.numel() for p in TorchCifarResNet(20).parameters())
+    assert torch_params == rk.count_trainable_params(model) == 269_722
+    out = TorchCifarResNet(20)(torch.zeros(2, 3, 32, 32))
+    assert tuple(out.shape) == (2, 10)
+
+
+def test_resnet20_quick_measures_keras_and_torch_side_by_side():
+    pytest.importorskip("torch")
+    from benchmarks import resnet20
+
+    result = resnet20.run(
+        quick=True,
+        contenders=["keras-tensorflow", "torch-channels-last"],
+        log=lambda line: None,
+        batch=4,
+        matmul_size=64,
+    )
+    for task in ("train", "infer"):
+        for label in ("keras-tensorflow", "torch-channels-last"):
+            assert _positive(result.numbers[f"{task}_images_per_s/{label}"])
+            assert _positive(result.numbers[f"{task}_gflops/{label}"])
+        assert _positive(result.ratios[f"{task}_library_default_vs_best_torch"])
+    assert _positive(result.numbers["machine_fp32_gflops"])
+    assert "| `keras-tensorflow` |" in result.markdown
+    assert "library default" in result.markdown
+
+
+def test_pipeline_quick_compares_the_input_pipeline_with_training():
+    from benchmarks import pipeline
+
+    result = pipeline.run(quick=True, log=lambda line: None, batch=8)
+    assert _positive(result.numbers["train_images_per_s"])
+    for source in pipeline.SOURCES:
+        assert _positive(result.numbers[f"{source}_images_per_s"])
+        assert _positive(result.ratios[source])
+
+
+def test_notebooks_quick_executes_a_notebook(tmp_path):
+    from benchmarks import notebooks
+
+    result = notebooks.run(quick=True, notebooks_dir=tmp_path, log=lambda line: None)
+    assert _positive(result.numbers["smoke.ipynb"])
+    assert "| `smoke.ipynb` |" in result.markdown and "ok" in result.markdown
+
+
+def test_gpu_script_runs_on_the_cpu_with_tiny_sizes(tmp_path):
+    output = tmp_path / "gpu.md"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.gpu",
+            "--steps=1",
+            "--repeats=1",
+            "--warmup-steps=1",
+            "--batch=2",
+            "--depths=20",
+            "--xla=off",
+            f"--output={output}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    table = output.read_text()
+    assert "| ResNet-20 | float32 | off |" in table
+    assert "| ResNet-20 | mixed_float16 | off |" in table
