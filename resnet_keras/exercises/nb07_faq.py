@@ -43,11 +43,9 @@ from collections.abc import Mapping
 import keras
 import numpy as np
 
+from resnet_keras.exercises._stubs import NotAttempted, stub_aware_exercise
 from resnet_keras.exercises.core import (
-    NOT_ATTEMPTED,
     Incorrect,
-    Verdict,
-    exercise,
     is_unattempted,
 )
 
@@ -83,34 +81,6 @@ MEASURE_RTOL = 0.05
 
 
 # --- "not attempted" for stubs ---------------------------------------------------------------
-class _NotAttempted(BaseException):
-    """Signals an unchanged stub (a class or function that still returns None).
-
-    A BaseException on purpose: `core.exercise` turns every `Exception` raised while
-    checking into an "error" verdict, and an untouched stub is not an error.
-    """
-
-
-def _checker(title, success="Correct."):
-    """`core.exercise`, plus "not attempted" for stubs detected while checking."""
-
-    def decorate(check):
-        checked = exercise(title, success)(check)
-
-        @functools.wraps(check)
-        def run(answer=None, *args, quiet=False, **kwargs):
-            try:
-                return checked(answer, *args, quiet=quiet, **kwargs)
-            except _NotAttempted:
-                verdict = Verdict(title, "not attempted", NOT_ATTEMPTED)
-                if not quiet:
-                    print(verdict)
-                return verdict
-
-        run.title = title
-        return run
-
-    return decorate
 
 
 def _blank(value):
@@ -364,7 +334,7 @@ def _restore(state):
         variable.assign(value)
 
 
-@_checker(
+@stub_aware_exercise(
     "1a · The missing line of a residual block",
     success=(
         "y = ReLU(F(x) + x) in training and in inference mode, and `training` reaches both "
@@ -406,7 +376,7 @@ def check_residual_block(block):
 
     x = np.random.default_rng(7).normal(size=(8, 6, 6, FILTERS)).astype("float32")
     if layer(x, training=False) is None:
-        raise _NotAttempted
+        raise NotAttempted
     missing = [name for name in _SUBLAYERS if not hasattr(layer, name)]
     if missing:
         raise Incorrect(
@@ -555,7 +525,7 @@ def _diagnose_ratio(value, measured, residual):
     )
 
 
-@_checker("1b · Do gradients reach the first layer?")
+@stub_aware_exercise("1b · Do gradients reach the first layer?")
 def check_gradient_ratio(ratio):
     """Checks the first/last gradient-norm ratio of ResNet-56 at initialisation.
 
@@ -584,7 +554,7 @@ def check_gradient_ratio(ratio):
     )
 
 
-@_checker("1c · Predict, then measure: remove the shortcuts")
+@stub_aware_exercise("1c · Predict, then measure: remove the shortcuts")
 def check_shortcut_removal(answer):
     """Checks a prediction (one of `PREDICTIONS`) and the measured ratio of plain-56.
 
@@ -597,7 +567,7 @@ def check_shortcut_removal(answer):
         A `Verdict` (printed).
     """
     if _blank(answer):
-        raise _NotAttempted
+        raise NotAttempted
     if not isinstance(answer, Mapping):
         raise Incorrect(
             'Answer with a dict: {"prediction": "vanish" | "similar" | "grow", '
@@ -746,7 +716,7 @@ def _explain(value, expected, mistakes, what):
                 )
 
 
-@_checker("2a · The cost of ResNet-44, by hand")
+@stub_aware_exercise("2a · The cost of ResNet-44, by hand")
 def check_resnet44_cost(answer):
     """Checks hand-counted trainable parameters and multiply-adds of ResNet-44 (option A).
 
@@ -762,7 +732,7 @@ def check_resnet44_cost(answer):
         A `Verdict` (printed).
     """
     if _blank(answer):
-        raise _NotAttempted
+        raise NotAttempted
     if isinstance(answer, (tuple, list)) and len(answer) == 2:
         answer = {"params": answer[0], "macs": answer[1]}
     if not isinstance(answer, Mapping) or not {"params", "macs"} <= set(answer):
@@ -857,7 +827,7 @@ def _run_scores(run, name):
     return scores
 
 
-@_checker("2b · Overfit, then close the gap")
+@stub_aware_exercise("2b · Overfit, then close the gap")
 def check_overfitting(answer):
     """Checks that a baseline overfits and that regularisation closes the gap honestly.
 
@@ -874,10 +844,10 @@ def check_overfitting(answer):
     if rerun:
         baseline = answer(False)
         if baseline is None:
-            raise _NotAttempted
+            raise NotAttempted
         answer = {"baseline": baseline, "regularized": answer(True)}
     if _blank(answer):
-        raise _NotAttempted
+        raise NotAttempted
     if not isinstance(answer, Mapping) or not {"baseline", "regularized"} <= set(answer):
         raise Incorrect(
             'Answer with the function experiment(regularize) or a dict {"baseline": {...}, '
@@ -996,7 +966,7 @@ def _scores(answer):
     )
 
 
-@_checker("3a · Choose a learning rate")
+@stub_aware_exercise("3a · Choose a learning rate")
 def check_learning_rate(answer):
     """Checks an LR chosen with an LR range test and justified on a validation split.
 
@@ -1009,7 +979,7 @@ def check_learning_rate(answer):
         A `Verdict` (printed).
     """
     if _blank(answer):
-        raise _NotAttempted
+        raise NotAttempted
     if not isinstance(answer, Mapping):
         raise Incorrect(
             'Answer with a dict {"learning_rate": ..., "val_accuracy": {lr: acc, ...}, '
@@ -1110,7 +1080,7 @@ def _recognise(values, peak, total_steps):
     return "a decaying schedule"
 
 
-@_checker("3b · A learning-rate schedule that decays")
+@stub_aware_exercise("3b · A learning-rate schedule that decays")
 def check_lr_schedule(schedule, peak_lr=0.1, total_steps=1000):
     """Checks a `keras.optimizers.schedules.LearningRateSchedule` over a run.
 
