@@ -11,7 +11,11 @@ Examples:
 40551040
 """
 
+# First, before anything imports TensorFlow: CPU kernel defaults read at its import.
+from resnet_keras import _runtime  # noqa: F401, I001
+
 from resnet_keras import analysis, data, exercises, layers, models, plots, profiles, training
+from resnet_keras._runtime import onednn_enabled
 from resnet_keras.analysis import count_macs, count_trainable_params, gradient_norms
 from resnet_keras.data import load, show_images
 from resnet_keras.determinism import set_determinism
@@ -66,6 +70,7 @@ __all__ = [
     "gradient_norms",
     "layers",
     "models",
+    "onednn_enabled",
     "plots",
     "set_determinism",
 ]

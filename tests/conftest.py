@@ -4,6 +4,10 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# resnet_keras before keras: it turns TensorFlow's oneDNN CPU kernels on at import
+# (resnet_keras/_runtime.py), so the tests run what a learner runs.
+import resnet_keras  # noqa: E402, F401, I001
+
 import keras  # noqa: E402
 import pytest  # noqa: E402
 
