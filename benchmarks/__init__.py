@@ -10,6 +10,8 @@ Benchmarks (`python -m benchmarks --list`):
 * `resnet20`: ResNet-20 (CIFAR, batch 128) training and inference images/s on the
   TensorFlow, JAX and PyTorch Keras backends against the same network written
   in PyTorch, plus effective GFLOP/s against the measured fp32 matrix-product rate.
+* `breakdown`: where a ResNet-20 training step spends its time, op by op
+  (TensorFlow profiler).
 * `resnet50`: `rk.ResNet50` against `keras.applications.ResNet50`.
 * `pipeline`: the tf.data input pipeline against ResNet-20 training.
 * `notebooks`: wall time of each notebook in the `ci` profile.
@@ -17,4 +19,4 @@ Benchmarks (`python -m benchmarks --list`):
 `python -m benchmarks.gpu` is a separate one-shot GPU script.
 """
 
-BENCHMARK_NAMES = ("resnet20", "resnet50", "pipeline", "notebooks")
+BENCHMARK_NAMES = ("resnet20", "breakdown", "resnet50", "pipeline", "notebooks")

@@ -4,11 +4,14 @@ Contenders, each in its own worker process (KERAS_BACKEND is per process):
 
 * `keras-tensorflow`: `rk.CifarResNet(20)` compiled as `resnet_keras.training.fit`
   compiles it for a learner (paper recipe, coupled weight decay, accuracy metric,
-  the profile's XLA setting), trained with `model.fit` on the TensorFlow backend.
-  This is the library's default setup.
-* `keras-tensorflow-onednn-off`: the same with `TF_ENABLE_ONEDNN_OPTS=0`, the
-  TensorFlow default on CPUs without AVX-512 before the library turned oneDNN on.
-* `keras-tensorflow-xla`: the same with `jit_compile=True`.
+  the profile's XLA setting), trained with `model.fit` on the TensorFlow backend,
+  with `resnet_keras` imported first as the notebooks do. This is the library's
+  default setup.
+* `keras-tensorflow-onednn-off`, `keras-tensorflow-keras-bn`,
+  `keras-tensorflow-sliced-shortcut`: the default minus one of its CPU speed
+  defaults each (`benchmarks._ablations`); default / ablation is that default's
+  measured effect.
+* `keras-tensorflow-xla`: the default with `jit_compile=True`.
 * `keras-jax`, `keras-torch`: the same model on the other backends with Keras'
   own compile default (`jit_compile="auto"`: XLA for JAX, eager for torch).
 * `torch-nchw`, `torch-channels-last`, `torch-compile`: the same network written
@@ -44,42 +47,54 @@ LIBRARY_DEFAULT = "keras-tensorflow"
 BASELINE = "keras-tensorflow-baseline"
 
 # label -> (worker, extra environment, contender spec)
+_TF = {"KERAS_BACKEND": "tensorflow"}
 CONTENDERS = {
-    "keras-tensorflow": ("keras-tensorflow", {"KERAS_BACKEND": "tensorflow"}, {}),
-    "keras-tensorflow-onednn": (
-        "keras-tensorflow-onednn",
-        {"KERAS_BACKEND": "tensorflow", "TF_ENABLE_ONEDNN_OPTS": "1"},
-        {},
-    ),
+    "keras-tensorflow": ("keras-tensorflow", _TF, {}),
+    # The library default minus one of its CPU speed defaults each (benchmarks._ablations).
     "keras-tensorflow-onednn-off": (
         "keras-tensorflow-onednn-off",
-        {"KERAS_BACKEND": "tensorflow", "TF_ENABLE_ONEDNN_OPTS": "0"},
+        dict(_TF, TF_ENABLE_ONEDNN_OPTS="0"),
         {},
     ),
-    "keras-tensorflow-xla": (
-        "keras-tensorflow-xla",
-        {"KERAS_BACKEND": "tensorflow", "TF_ENABLE_ONEDNN_OPTS": "1"},
-        {"jit_compile": True},
+    "keras-tensorflow-keras-bn": (
+        "keras-tensorflow-keras-bn",
+        _TF,
+        {"hook": "benchmarks._ablations:keras_batch_normalization"},
     ),
+    "keras-tensorflow-sliced-shortcut": (
+        "keras-tensorflow-sliced-shortcut",
+        _TF,
+        {"hook": "benchmarks._ablations:strided_slice_shortcut"},
+    ),
+    "keras-tensorflow-xla": ("keras-tensorflow", _TF, {"jit_compile": True}),
     "keras-jax": ("keras-jax", {"KERAS_BACKEND": "jax"}, {}),
     "keras-torch": ("keras-torch", {"KERAS_BACKEND": "torch"}, {}),
     "torch-nchw": ("torch", {}, {"memory_format": "nchw"}),
     "torch-channels-last": ("torch", {}, {"memory_format": "channels_last"}),
     "torch-compile": ("torch", {}, {"memory_format": "channels_last", "compile": True}),
 }
+# Contender -> the library default it undoes, for the "measured effect" lines.
+ABLATIONS = {
+    "keras-tensorflow-onednn-off": "oneDNN kernels on at import (resnet_keras/_runtime.py)",
+    "keras-tensorflow-keras-bn": "fused batch normalization kernel "
+    "(resnet_keras/layers/batch_normalization.py)",
+    "keras-tensorflow-sliced-shortcut": "option A subsampling by 1x1 max-pool "
+    "(resnet_keras/layers/shortcut.py)",
+}
 DESCRIPTIONS = {
     "keras-tensorflow": "rk.CifarResNet, TF backend, library default as a learner gets it "
-    "(compiled as `fit` does; environment as given)",
-    "keras-tensorflow-onednn": "same, TF_ENABLE_ONEDNN_OPTS=1",
-    "keras-tensorflow-onednn-off": "same, TF_ENABLE_ONEDNN_OPTS=0 (TensorFlow's own default "
-    "on CPUs without AVX-512)",
-    "keras-tensorflow-xla": "same with oneDNN, jit_compile=True (XLA)",
+    "(resnet_keras imported first, compiled as `fit` does)",
+    "keras-tensorflow-onednn-off": "default minus oneDNN (TF_ENABLE_ONEDNN_OPTS=0, TensorFlow's "
+    "own default on CPUs without AVX-512)",
+    "keras-tensorflow-keras-bn": "default minus the fused BN kernel (Keras' BN ops)",
+    "keras-tensorflow-sliced-shortcut": "default minus the max-pool shortcut (strided slice)",
+    "keras-tensorflow-xla": "default plus jit_compile=True (XLA)",
     "keras-jax": "rk.CifarResNet, JAX backend (jit)",
     "keras-torch": "rk.CifarResNet, torch backend (eager)",
     "torch-nchw": "plain PyTorch, NCHW",
     "torch-channels-last": "plain PyTorch, channels_last",
     "torch-compile": "plain PyTorch, channels_last + torch.compile",
-    BASELINE: "another copy of the library (`--baseline`), TF backend, oneDNN as given",
+    BASELINE: "another copy of the library (`--baseline`), TF backend",
 }
 MATMUL_WORKERS = {"matmul-tensorflow": "keras-tensorflow", "matmul-torch": "torch"}
 FULL = dict(batch=128, train_steps=3, infer_steps=4, repeats=7, warmup=2, matmul_size=2048)
@@ -303,6 +318,17 @@ def _report(samples, status, failures, labels, settings, threads, depth, quick):
                 f"(`{best.label.split('/', 1)[1]}`) = {fmt(ratios[key], 2)}** "
                 "(median of per-round ratios)"
             )
+    for label, change in ABLATIONS.items():
+        for task in ("train", "infer"):
+            default, undone = (
+                samples.get(f"{task}/{LIBRARY_DEFAULT}"),
+                samples.get(f"{task}/{label}"),
+            )
+            if default is None or undone is None:
+                continue
+            effect = paired_ratio(default, undone)
+            ratios[f"{task}/effect_of/{label}"] = effect
+            summary.append(f"{task}: effect of {change}: default / `{label}` = {fmt(effect, 2)}x")
     if failures:
         summary += [f"`{label}` did not run: {error}" for label, error in failures.items()]
     runtime = status.get(LIBRARY_DEFAULT, {}).get("runtime", {})

@@ -77,7 +77,7 @@ def test_resnet20_quick_measures_keras_and_torch_side_by_side():
 
     result = resnet20.run(
         quick=True,
-        contenders=["keras-tensorflow", "torch-channels-last"],
+        contenders=["keras-tensorflow", "keras-tensorflow-keras-bn", "torch-channels-last"],
         log=lambda line: None,
         batch=4,
         matmul_size=64,
@@ -90,6 +90,35 @@ def test_resnet20_quick_measures_keras_and_torch_side_by_side():
     assert _positive(result.numbers["machine_fp32_gflops"])
     assert "| `keras-tensorflow` |" in result.markdown
     assert "library default" in result.markdown
+    # Undoing a speed default is measured against the default in the same rounds.
+    assert _positive(result.ratios["train/effect_of/keras-tensorflow-keras-bn"])
+    assert "effect of fused batch normalization" in result.markdown
+
+
+@pytest.mark.parametrize("ablation", ["keras_batch_normalization", "strided_slice_shortcut"])
+def test_ablations_change_the_kernels_not_what_the_model_computes(ablation, monkeypatch):
+    import numpy as np
+
+    import resnet_keras as rk
+    from benchmarks import _ablations
+    from resnet_keras.layers import residual_block, shortcut
+    from resnet_keras.layers.batch_normalization import FusedBatchNormalization
+
+    # The hooks patch the library in place (they run in a worker process); undo that here.
+    monkeypatch.setattr(
+        FusedBatchNormalization, "_use_fused_kernel", FusedBatchNormalization._use_fused_kernel
+    )
+    for module in (shortcut, residual_block):
+        monkeypatch.setattr(module, "parameter_free_shortcut", shortcut.parameter_free_shortcut)
+    images = np.random.default_rng(0).standard_normal((4, 32, 32, 3)).astype("float32")
+    default = rk.CifarResNet(20)
+    weights = default.get_weights()  # before training=True moves the BN statistics
+    expected = [np.asarray(default(images, training=flag)) for flag in (False, True)]
+    getattr(_ablations, ablation)()
+    undone = rk.CifarResNet(20)
+    undone.set_weights(weights)
+    for flag, want in zip((False, True), expected):
+        np.testing.assert_allclose(np.asarray(undone(images, training=flag)), want, atol=1e-4)
 
 
 def test_pipeline_quick_compares_the_input_pipeline_with_training():
@@ -133,3 +162,15 @@ def test_gpu_script_runs_on_the_cpu_with_tiny_sizes(tmp_path):
     table = output.read_text()
     assert "| ResNet-20 | float32 | off |" in table
     assert "| ResNet-20 | mixed_float16 | off |" in table
+
+
+def test_breakdown_quick_profiles_a_training_step():
+    from benchmarks import breakdown
+
+    result = breakdown.run(quick=True, log=lambda line: None)
+    assert _positive(result.numbers["wall_ms"]) and _positive(result.numbers["kernel_ms"])
+    groups = result.numbers["groups_ms"]
+    # Every kernel is counted once, in exactly one group; convolutions are among them.
+    assert abs(sum(groups.values()) - result.numbers["kernel_ms"]) < 1e-6
+    assert 0 < result.numbers["convolution_share"] < 1
+    assert "convolution, weight gradient" in result.markdown

@@ -1,0 +1,32 @@
+"""Each of the library's CPU speed defaults, undone one at a time, to measure what it buys.
+
+Used by the `resnet20` benchmark as worker hooks ("module:function", run before the
+model is built): a contender with one of these hooks is the library default minus
+that one change, so its ratio to the default is the change's measured effect. What
+the model computes stays the same; only the kernels differ.
+"""
+
+from __future__ import annotations
+
+
+def keras_batch_normalization():
+    """Keras' own BatchNormalization ops instead of the fused TensorFlow kernel."""
+    from resnet_keras.layers.batch_normalization import FusedBatchNormalization
+
+    FusedBatchNormalization._use_fused_kernel = lambda self, inputs, mask: False
+
+
+def strided_slice_shortcut():
+    """Option A subsampling as a strided slice `x[:, ::2, ::2, :]` instead of a 1x1 max-pool."""
+    from resnet_keras.layers import residual_block, shortcut
+
+    original = shortcut.parameter_free_shortcut
+
+    def sliced(inputs, output_channels, strides):
+        if strides > 1:
+            inputs = inputs[:, ::strides, ::strides, :]
+        return original(inputs, output_channels, 1)
+
+    # Callers look the function up in their module's globals at call time.
+    shortcut.parameter_free_shortcut = sliced
+    residual_block.parameter_free_shortcut = sliced
