@@ -55,30 +55,20 @@ def _group(op):
 
 def profile_in_this_process(batch, warmup, steps, logdir):
     """Profiles `steps` training steps; returns wall ms/step and {op type: kernel ms/step}."""
-    import time  # noqa: I001 - resnet_keras must come before TensorFlow, not in isort order
+    import time
 
-    import resnet_keras as rk  # first: the library's import-time CPU defaults
+    import resnet_keras as rk  # before TensorFlow, as the notebooks and the workers do
 
-    import keras
-    import numpy as np
+    # The contender the resnet20 benchmark calls the library default.
+    from benchmarks._worker import KerasCifar
+
+    contender = KerasCifar(depth=20, batch=batch)
+    model = contender.model
+    images, labels = contender.batches[0]
+
     import tensorflow as tf
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
-    from resnet_keras.training import accelerator_settings, apply_weight_decay, get_recipe
-
-    keras.utils.set_random_seed(0)
-    model = rk.CifarResNet(20)
-    recipe = get_recipe("paper")
-    apply_weight_decay(model, recipe.weight_decay, include=recipe.decay_on)
-    model.compile(
-        optimizer=recipe.build_optimizer(total_steps=64000),
-        loss=recipe.build_loss(),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-        jit_compile=accelerator_settings()["jit_compile"],
-    )
-    rng = np.random.default_rng(0)
-    images = tf.constant(rng.standard_normal((batch, 32, 32, 3), dtype=np.float32))
-    labels = tf.constant(rng.integers(0, 10, batch).astype(np.int32))
     for _ in range(warmup):
         model.train_on_batch(images, labels)
     tf.profiler.experimental.start(logdir)
