@@ -10,8 +10,11 @@ put first on sys.path), `threads`,
 Protocol, JSON lines: the worker first answers `{"ok": true, "contenders": {...}}`
 (each contender `{"ok": true, "warmup_s": [...]}` or `{"ok": false, "error": ...}`),
 then answers each `{"op": "run", "id": ..., "task": ..., "steps": N}` with
-`{"ok": true, "seconds": s, "count": c}` (c items, e.g. images, in s seconds) until
-`{"op": "quit"}`. Framework chatter on stdout is redirected to stderr so that the
+`{"ok": true, "seconds": s, "count": c, "cpu_seconds": u, "idle_seconds": i}` (c
+items, e.g. images, in s seconds of wall time; u seconds of this process's CPU time,
+user plus system; i seconds in which the machine's cores sat idle, summed over
+cores, from /proc/stat where it exists, else null) until `{"op": "quit"}`.
+Framework chatter on stdout is redirected to stderr so that the
 protocol channel stays clean.
 """
 
@@ -22,6 +25,28 @@ import os
 import sys
 import time
 import traceback
+
+
+def _process_cpu_seconds():
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _machine_idle_seconds():
+    """Idle time of all cores since boot (Linux), or None elsewhere.
+
+    A timed call during which the cores sat idle although the worker had work to
+    do is a stall of the machine (this VM shows stalls of ~10 s with every thread
+    blocked), not a cost of the contender; the parent reports such calls.
+    """
+    try:
+        with open("/proc/stat") as stat:
+            fields = stat.readline().split()
+        return (int(fields[4]) + int(fields[5])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _setup_tensorflow(config):
@@ -147,10 +172,13 @@ class KerasResNet50:
     """`rk.ResNet50` (`variant="rk"`) or `keras.applications.ResNet50` (`"applications"`).
 
     Both start from the same random weights (the library model takes the
-    reference's) and train with the same SGD and loss through `model.fit`.
+    reference's) and train with the same SGD and loss. A training step is the
+    compiled step `fit` runs (`train_on_batch`), inference `predict_on_batch`, both
+    fed backend tensors made once, so that the input pipeline is not measured
+    (`driver="fit"` times whole `fit`/`predict` calls instead).
     """
 
-    def __init__(self, variant="rk", batch=32, size=224, jit_compile=None, **_):
+    def __init__(self, variant="rk", batch=32, size=224, jit_compile=None, driver="batch", **_):
         import keras
         from keras.applications import ResNet50 as Reference
 
@@ -166,30 +194,53 @@ class KerasResNet50:
             self.model = reference
         else:
             raise ValueError(f"unknown ResNet-50 variant {variant!r}")
+        if driver not in ("batch", "fit"):
+            raise ValueError(f"unknown driver {driver!r}; allowed: 'batch', 'fit'")
         self.model.compile(
             optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
             loss=keras.losses.SparseCategoricalCrossentropy(),
             jit_compile=False if jit_compile is None else jit_compile,
         )
+        self.keras = keras
         self.batch = batch
+        self.driver = driver
         images, labels = _synthetic_batches(batch, shape, num_batches=2)
-        import tensorflow as tf
+        labels = labels % 1000
+        self.batches = [
+            (
+                keras.ops.convert_to_tensor(images[i : i + batch]),
+                keras.ops.convert_to_tensor(labels[i : i + batch]),
+            )
+            for i in range(0, len(images), batch)
+        ]
+        if driver == "fit":
+            import tensorflow as tf
 
-        self.data = (
-            tf.data.Dataset.from_tensor_slices((images, labels % 1000))
-            .batch(batch)
-            .repeat()
-            .prefetch(2)
-        )
+            self.data = (
+                tf.data.Dataset.from_tensor_slices((images, labels))
+                .batch(batch)
+                .repeat()
+                .prefetch(2)
+            )
 
     def run(self, task, steps):
-        start = time.perf_counter()
-        if task == "train":
-            self.model.fit(self.data, epochs=1, steps_per_epoch=steps, verbose=0)
-        elif task == "infer":
-            self.model.predict(self.data, steps=steps, verbose=0)
-        else:
+        if task not in ("train", "infer"):
             raise ValueError(f"unknown task {task!r}")
+        start = time.perf_counter()
+        if self.driver == "fit":
+            if task == "train":
+                self.model.fit(self.data, epochs=1, steps_per_epoch=steps, verbose=0)
+            else:
+                self.model.predict(self.data, steps=steps, verbose=0)
+        else:
+            for step in range(steps):
+                images, labels = self.batches[step % len(self.batches)]
+                if task == "train":
+                    out = self.model.train_on_batch(images, labels)
+                else:
+                    out = self.model.predict_on_batch(images)
+            # Wait for the last result, as a learner's next line would.
+            self.keras.ops.convert_to_numpy(out)
         return time.perf_counter() - start, steps * self.batch
 
     def describe(self):
@@ -441,8 +492,19 @@ def main(argv):
         if request.get("op") == "quit":
             break
         try:
+            cpu, idle = _process_cpu_seconds(), _machine_idle_seconds()
             seconds, count = contenders[request["id"]].run(request["task"], request["steps"])
-            send({"ok": True, "seconds": seconds, "count": count})
+            cpu = _process_cpu_seconds() - cpu
+            idle = None if idle is None else _machine_idle_seconds() - idle
+            send(
+                {
+                    "ok": True,
+                    "seconds": seconds,
+                    "count": count,
+                    "cpu_seconds": cpu,
+                    "idle_seconds": idle,
+                }
+            )
         except Exception as error:  # noqa: BLE001 - reported to the parent
             traceback.print_exc()
             send({"ok": False, "error": f"{type(error).__name__}: {error}"})

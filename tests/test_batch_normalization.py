@@ -88,6 +88,27 @@ def test_unknown_batch_size_inside_a_compiled_function():
     )
 
 
+def test_fused_kernel_in_training_only():
+    # Inference keeps Keras' scale-and-shift, which TensorFlow folds into the previous
+    # convolution (the fused kernel was slower there, benchmarks/RESULTS.md).
+    tf = pytest.importorskip("tensorflow")
+    if keras.backend.backend() != "tensorflow" or tf.config.list_physical_devices("GPU"):
+        pytest.skip("the fused kernel is used on TensorFlow CPUs only")
+    ours, _, images = _pair(momentum=0.9, epsilon=1e-5)
+
+    def op_types(training, trainable=True):
+        ours.trainable = trainable
+        graph = tf.function(lambda x: ours(x, training=training)).get_concrete_function(
+            tf.TensorSpec(images.shape, tf.float32)
+        )
+        return {op.type for op in graph.graph.get_operations()}
+
+    assert "FusedBatchNormV3" in op_types(training=True)
+    assert "FusedBatchNormV3" not in op_types(training=False)
+    # A frozen layer normalises with its moving statistics even under training=True.
+    assert "FusedBatchNormV3" not in op_types(training=True, trainable=False)
+
+
 @pytest.mark.backend
 def test_config_round_trip_and_keras_isinstance():
     layer = FusedBatchNormalization(momentum=0.9, epsilon=1e-5, name="bn")

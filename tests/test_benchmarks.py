@@ -174,3 +174,28 @@ def test_breakdown_quick_profiles_a_training_step():
     assert abs(sum(groups.values()) - result.numbers["kernel_ms"]) < 1e-6
     assert 0 < result.numbers["convolution_share"] < 1
     assert "convolution, weight gradient" in result.markdown
+
+
+def test_resnet50_quick_compares_the_library_with_keras_applications():
+    from benchmarks import resnet50
+
+    result = resnet50.run(quick=True, log=lambda line: None)
+    for task in ("train", "infer"):
+        assert _positive(result.numbers[f"{task}/rk.ResNet50"])
+        assert _positive(result.numbers[f"{task}/reference"])
+        assert _positive(result.ratios[task])
+        # CPU time is measured alongside wall time, so a stall of the machine shows.
+        assert _positive(result.ratios[f"{task}_cpu"])
+    assert "25,636,712 parameters" in result.markdown
+    assert "stall-free rounds" in result.markdown
+
+
+def test_a_call_with_idle_cores_counts_as_stalled():
+    from benchmarks.resnet50 import _stalled
+
+    busy = {"seconds": 18.0, "idle_seconds": 1.5}
+    stalled = {"seconds": 28.0, "idle_seconds": 20.0}
+    assert not _stalled(busy, threads=2)
+    assert _stalled(stalled, threads=2)
+    # Without /proc/stat nothing is called a stall.
+    assert not _stalled({"seconds": 1.0, "idle_seconds": None}, threads=2)

@@ -6,10 +6,10 @@ on the TensorFlow backend becomes about ten element-wise kernels forward and mor
 backward; on a CPU they took about a fifth of a ResNet-20 training step
 (benchmarks/RESULTS.md). TensorFlow has the whole computation, gradient included, as
 one kernel (`FusedBatchNormV3`, which oneDNN also fuses with the following ReLU).
-This subclass uses it where it is known to compute the same thing and leaves every
-other case (JAX and torch backends, GPUs, masks, renorm, synchronised or non-channels-
-last normalisation) to Keras. Weights, arguments, names and the moving-statistics
-update are Keras'.
+This subclass uses it in training, where it is known to compute the same thing, and
+leaves inference and every other case (JAX and torch backends, GPUs, masks, renorm,
+synchronised or non-channels-last normalisation) to Keras. Weights, arguments, names
+and the moving-statistics update are Keras'.
 """
 
 from __future__ import annotations
@@ -55,7 +55,11 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         )
 
     def call(self, inputs, training=None, mask=None):
-        if not self._use_fused_kernel(inputs, mask):
+        # Only training uses the fused kernel. In inference Keras' scale-and-shift is two
+        # element-wise ops that TensorFlow's graph optimiser folds into the preceding
+        # convolution; the fused kernel blocks that fold and was slower there
+        # (ResNet-50 inference 0.94x, benchmarks/RESULTS.md).
+        if not (training and self.trainable) or not self._use_fused_kernel(inputs, mask):
             return super().call(inputs, training=training, mask=mask)
         import tensorflow as tf
 
@@ -64,44 +68,31 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         channels = inputs.shape[-1]
         gamma = ops.cast(self.gamma, "float32") if self.scale else tf.ones((channels,))
         beta = ops.cast(self.beta, "float32") if self.center else tf.zeros((channels,))
-        if training and self.trainable:
-            empty = tf.constant([], tf.float32)
-            outputs, mean, variance, _, _, _ = tf.raw_ops.FusedBatchNormV3(
-                x=inputs,
-                scale=gamma,
-                offset=beta,
-                mean=empty,
-                variance=empty,
-                epsilon=self.epsilon,
-                exponential_avg_factor=1.0,
-                data_format="NHWC",
-                is_training=True,
-            )
-            # The kernel normalises with the biased batch variance, as Keras does, but
-            # returns it Bessel-corrected (n / (n - 1)); Keras' moving variance averages
-            # the biased one.
-            static = inputs.shape[:3]
-            if all(size is not None for size in static):
-                count = float(static[0] * static[1] * static[2])
-                correction = (count - 1.0) / count if count > 1 else 1.0
-            else:
-                count = tf.cast(tf.reduce_prod(tf.shape(inputs)[:3]), tf.float32)
-                correction = tf.where(count > 1.0, (count - 1.0) / count, 1.0)
-            variance = variance * correction
-            self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
-            self.moving_variance.assign(
-                self.moving_variance * self.momentum + variance * (1.0 - self.momentum)
-            )
+        empty = tf.constant([], tf.float32)
+        outputs, mean, variance, _, _, _ = tf.raw_ops.FusedBatchNormV3(
+            x=inputs,
+            scale=gamma,
+            offset=beta,
+            mean=empty,
+            variance=empty,
+            epsilon=self.epsilon,
+            exponential_avg_factor=1.0,
+            data_format="NHWC",
+            is_training=True,
+        )
+        # The kernel normalises with the biased batch variance, as Keras does, but
+        # returns it Bessel-corrected (n / (n - 1)); Keras' moving variance averages
+        # the biased one.
+        static = inputs.shape[:3]
+        if all(size is not None for size in static):
+            count = float(static[0] * static[1] * static[2])
+            correction = (count - 1.0) / count if count > 1 else 1.0
         else:
-            outputs, _, _, _, _, _ = tf.raw_ops.FusedBatchNormV3(
-                x=inputs,
-                scale=gamma,
-                offset=beta,
-                mean=ops.cast(self.moving_mean, "float32"),
-                variance=ops.cast(self.moving_variance, "float32"),
-                epsilon=self.epsilon,
-                exponential_avg_factor=1.0,
-                data_format="NHWC",
-                is_training=False,
-            )
+            count = tf.cast(tf.reduce_prod(tf.shape(inputs)[:3]), tf.float32)
+            correction = tf.where(count > 1.0, (count - 1.0) / count, 1.0)
+        variance = variance * correction
+        self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+        self.moving_variance.assign(
+            self.moving_variance * self.momentum + variance * (1.0 - self.momentum)
+        )
         return ops.cast(outputs, self.compute_dtype)
