@@ -97,7 +97,7 @@ DESCRIPTIONS = {
     BASELINE: "another copy of the library (`--baseline`), TF backend",
 }
 MATMUL_WORKERS = {"matmul-tensorflow": "keras-tensorflow", "matmul-torch": "torch"}
-FULL = dict(batch=128, train_steps=3, infer_steps=4, repeats=7, warmup=2, matmul_size=2048)
+FULL = dict(batch=128, train_steps=3, infer_steps=4, repeats=12, warmup=3, matmul_size=2048)
 QUICK = dict(batch=16, train_steps=1, infer_steps=1, repeats=2, warmup=1, matmul_size=256)
 QUICK_CONTENDERS = ("keras-tensorflow", "torch-nchw", "torch-channels-last")
 

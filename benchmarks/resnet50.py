@@ -98,12 +98,15 @@ def run(quick=False, threads=None, log=print, **overrides):
 
             return measure
 
-        runners = {}
+        samples = {}
+        # One task at a time: with the four runners interleaved, the inference call
+        # right after a training call was the library's in 3 of 4 rotations.
         for task in ("train", "infer"):
+            runners = {}
             for label in VARIANTS:
                 key = f"{task}/{label}"
                 runners[key] = runner(key, label, task, settings[f"{task}_steps"])
-        samples = alternate(runners, settings["repeats"], log=log)
+            samples.update(alternate(runners, settings["repeats"], log=log))
         info = worker.info
 
     numbers, ratios, rows, notes = {}, {}, [], []

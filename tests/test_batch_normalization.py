@@ -88,13 +88,13 @@ def test_unknown_batch_size_inside_a_compiled_function():
     )
 
 
-def test_fused_kernel_in_training_only():
-    # Inference keeps Keras' scale-and-shift, which TensorFlow folds into the previous
-    # convolution (the fused kernel was slower there, benchmarks/RESULTS.md).
+@pytest.mark.parametrize("fused_inference", [True, False])
+def test_fused_inference_chooses_the_inference_kernel(fused_inference):
     tf = pytest.importorskip("tensorflow")
     if keras.backend.backend() != "tensorflow" or tf.config.list_physical_devices("GPU"):
         pytest.skip("the fused kernel is used on TensorFlow CPUs only")
-    ours, _, images = _pair(momentum=0.9, epsilon=1e-5)
+    ours, reference, images = _pair(momentum=0.9, epsilon=1e-5)
+    ours.fused_inference = fused_inference
 
     def op_types(training, trainable=True):
         ours.trainable = trainable
@@ -103,17 +103,45 @@ def test_fused_kernel_in_training_only():
         )
         return {op.type for op in graph.graph.get_operations()}
 
+    # Training always fuses; inference (and a frozen layer) only when asked to.
     assert "FusedBatchNormV3" in op_types(training=True)
-    assert "FusedBatchNormV3" not in op_types(training=False)
-    # A frozen layer normalises with its moving statistics even under training=True.
-    assert "FusedBatchNormV3" not in op_types(training=True, trainable=False)
+    assert ("FusedBatchNormV3" in op_types(training=False)) == fused_inference
+    assert ("FusedBatchNormV3" in op_types(training=True, trainable=False)) == fused_inference
+    ours.trainable = True
+    np.testing.assert_allclose(
+        to_numpy(ours(images, training=False)),
+        to_numpy(reference(images, training=False)),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+
+
+def test_fused_inference_must_be_a_bool():
+    with pytest.raises(TypeError, match="fused_inference"):
+        FusedBatchNormalization(fused_inference="yes")
+
+
+def test_bottleneck_blocks_keep_keras_ops_in_inference():
+    from resnet_keras.layers import BasicBlock, BottleneckBlock
+
+    def flags(block):
+        block.build((1, 8, 8, 16))
+        return {
+            layer.fused_inference
+            for layer in block._flatten_layers()
+            if isinstance(layer, FusedBatchNormalization)
+        }
+
+    assert flags(BasicBlock(16)) == {True}
+    assert flags(BottleneckBlock(4)) == {False}
 
 
 @pytest.mark.backend
 def test_config_round_trip_and_keras_isinstance():
-    layer = FusedBatchNormalization(momentum=0.9, epsilon=1e-5, name="bn")
+    layer = FusedBatchNormalization(momentum=0.9, epsilon=1e-5, name="bn", fused_inference=False)
     restored = FusedBatchNormalization.from_config(layer.get_config())
     assert isinstance(restored, keras.layers.BatchNormalization)
     assert (restored.momentum, restored.epsilon, restored.name) == (0.9, 1e-5, "bn")
+    assert restored.fused_inference is False
     serialized = keras.saving.serialize_keras_object(layer)
     assert type(keras.saving.deserialize_keras_object(serialized)) is FusedBatchNormalization

@@ -6,10 +6,16 @@ on the TensorFlow backend becomes about ten element-wise kernels forward and mor
 backward; on a CPU they took about a fifth of a ResNet-20 training step
 (benchmarks/RESULTS.md). TensorFlow has the whole computation, gradient included, as
 one kernel (`FusedBatchNormV3`, which oneDNN also fuses with the following ReLU).
-This subclass uses it in training, where it is known to compute the same thing, and
-leaves inference and every other case (JAX and torch backends, GPUs, masks, renorm,
-synchronised or non-channels-last normalisation) to Keras. Weights, arguments, names
-and the moving-statistics update are Keras'.
+This subclass uses it where it is known to compute the same thing and leaves every
+other case (JAX and torch backends, GPUs, masks, renorm, synchronised or non-channels-
+last normalisation) to Keras. Weights, arguments, names and the moving-statistics
+update are Keras'.
+
+In inference the fused kernel is not always the faster one: measured side by side
+(benchmarks/RESULTS.md, analysis), it made basic-block networks faster (ResNet-20
+1.13x, ResNet-18 1.09x) and bottleneck networks slower (ResNet-50 0.86x) than
+Keras' scale-and-shift. `fused_inference=False` keeps Keras' ops in inference;
+the bottleneck block sets it.
 """
 
 from __future__ import annotations
@@ -33,6 +39,11 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     Same arguments, weights and results (up to float rounding) as the Keras layer,
     which it subclasses; see the module docstring for when the fused kernel is used.
 
+    Args:
+        fused_inference: whether inference (`training=False`, or a frozen layer) also
+            uses the fused kernel; training always does where it applies.
+        **kwargs: the arguments of `keras.layers.BatchNormalization`.
+
     Examples:
 
     >>> import numpy as np
@@ -42,6 +53,15 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     >>> tuple(y.shape), bool(np.abs(np.asarray(y)).max() < 1e-3)
     ((2, 4, 4, 3), True)
     """
+
+    def __init__(self, fused_inference=True, **kwargs):
+        if not isinstance(fused_inference, bool):
+            raise TypeError(f"fused_inference must be True or False, got {fused_inference!r}")
+        super().__init__(**kwargs)
+        self.fused_inference = fused_inference
+
+    def get_config(self):
+        return {**super().get_config(), "fused_inference": self.fused_inference}
 
     def _use_fused_kernel(self, inputs, mask):
         return (
@@ -55,11 +75,8 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         )
 
     def call(self, inputs, training=None, mask=None):
-        # Only training uses the fused kernel. In inference Keras' scale-and-shift is two
-        # element-wise ops that TensorFlow's graph optimiser folds into the preceding
-        # convolution; the fused kernel blocks that fold and was slower there
-        # (ResNet-50 inference 0.94x, benchmarks/RESULTS.md).
-        if not (training and self.trainable) or not self._use_fused_kernel(inputs, mask):
+        training = bool(training and self.trainable)
+        if (not training and not self.fused_inference) or not self._use_fused_kernel(inputs, mask):
             return super().call(inputs, training=training, mask=mask)
         import tensorflow as tf
 
@@ -68,31 +85,44 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         channels = inputs.shape[-1]
         gamma = ops.cast(self.gamma, "float32") if self.scale else tf.ones((channels,))
         beta = ops.cast(self.beta, "float32") if self.center else tf.zeros((channels,))
-        empty = tf.constant([], tf.float32)
-        outputs, mean, variance, _, _, _ = tf.raw_ops.FusedBatchNormV3(
-            x=inputs,
-            scale=gamma,
-            offset=beta,
-            mean=empty,
-            variance=empty,
-            epsilon=self.epsilon,
-            exponential_avg_factor=1.0,
-            data_format="NHWC",
-            is_training=True,
-        )
-        # The kernel normalises with the biased batch variance, as Keras does, but
-        # returns it Bessel-corrected (n / (n - 1)); Keras' moving variance averages
-        # the biased one.
-        static = inputs.shape[:3]
-        if all(size is not None for size in static):
-            count = float(static[0] * static[1] * static[2])
-            correction = (count - 1.0) / count if count > 1 else 1.0
+        if training:
+            empty = tf.constant([], tf.float32)
+            outputs, mean, variance, _, _, _ = tf.raw_ops.FusedBatchNormV3(
+                x=inputs,
+                scale=gamma,
+                offset=beta,
+                mean=empty,
+                variance=empty,
+                epsilon=self.epsilon,
+                exponential_avg_factor=1.0,
+                data_format="NHWC",
+                is_training=True,
+            )
+            # The kernel normalises with the biased batch variance, as Keras does, but
+            # returns it Bessel-corrected (n / (n - 1)); Keras' moving variance averages
+            # the biased one.
+            static = inputs.shape[:3]
+            if all(size is not None for size in static):
+                count = float(static[0] * static[1] * static[2])
+                correction = (count - 1.0) / count if count > 1 else 1.0
+            else:
+                count = tf.cast(tf.reduce_prod(tf.shape(inputs)[:3]), tf.float32)
+                correction = tf.where(count > 1.0, (count - 1.0) / count, 1.0)
+            variance = variance * correction
+            self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+            self.moving_variance.assign(
+                self.moving_variance * self.momentum + variance * (1.0 - self.momentum)
+            )
         else:
-            count = tf.cast(tf.reduce_prod(tf.shape(inputs)[:3]), tf.float32)
-            correction = tf.where(count > 1.0, (count - 1.0) / count, 1.0)
-        variance = variance * correction
-        self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
-        self.moving_variance.assign(
-            self.moving_variance * self.momentum + variance * (1.0 - self.momentum)
-        )
+            outputs, _, _, _, _, _ = tf.raw_ops.FusedBatchNormV3(
+                x=inputs,
+                scale=gamma,
+                offset=beta,
+                mean=ops.cast(self.moving_mean, "float32"),
+                variance=ops.cast(self.moving_variance, "float32"),
+                epsilon=self.epsilon,
+                exponential_avg_factor=1.0,
+                data_format="NHWC",
+                is_training=False,
+            )
         return ops.cast(outputs, self.compute_dtype)

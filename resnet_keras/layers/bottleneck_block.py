@@ -36,6 +36,10 @@ class BottleneckBlock(ResidualBlock):
     (1, 56, 56, 256)
     """
 
+    # Keras' scale-and-shift in inference: with 1x1 convolutions the fused kernel was
+    # slower (ResNet-50 inference 0.86x, benchmarks/RESULTS.md); training still fuses.
+    _fused_inference = False
+
     def __init__(self, filters, strides=1, expansion=4, stride_on_3x3=True, **kwargs):
         super().__init__(filters, strides=strides, **kwargs)
         self.expansion = check_positive_int("expansion", expansion)

@@ -112,8 +112,13 @@ class ResidualBlock(layers.Layer):
             name=name,
         )
 
+    # Whether this block's batch norms use TensorFlow's fused kernel in inference too
+    # (see resnet_keras/layers/batch_normalization.py); subclasses choose.
+    _fused_inference = True
+
     def _batch_normalization(self, zero_init, name):
         return FusedBatchNormalization(
+            fused_inference=self._fused_inference,
             momentum=self.batch_norm_momentum,
             epsilon=self.batch_norm_epsilon,
             gamma_initializer="zeros" if zero_init else "ones",
