@@ -159,8 +159,13 @@ def paired_ratio(numerator, denominator):
     Contenders of one round ran seconds apart, so their ratio cancels most of the
     load drift of a shared machine; the median over rounds drops the outliers.
     """
-    pairs = [a / b for a, b in zip(numerator.values, denominator.values) if b > 0]
-    return statistics.median(pairs) if pairs else float("nan")
+    return median_of_ratios(zip(numerator.values, denominator.values))
+
+
+def median_of_ratios(pairs):
+    """Median of a/b over (a, b) pairs with b > 0; NaN when there are none."""
+    ratios = [a / b for a, b in pairs if b > 0]
+    return statistics.median(ratios) if ratios else float("nan")
 
 
 def _cpu_model():

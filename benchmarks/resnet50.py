@@ -12,7 +12,6 @@ is kept to a few steps per round. Stalls of this VM (every thread blocked for
 
 from __future__ import annotations
 
-import statistics
 import time
 
 from benchmarks._harness import (
@@ -22,6 +21,7 @@ from benchmarks._harness import (
     default_threads,
     fmt,
     markdown_table,
+    median_of_ratios,
     paired_ratio,
     thread_environment,
 )
@@ -40,11 +40,6 @@ STALL_IDLE_SHARE = 0.25
 def _stalled(call, threads):
     idle = call.get("idle_seconds")
     return idle is not None and idle > STALL_IDLE_SHARE * threads * call["seconds"]
-
-
-def _median_ratio(pairs):
-    pairs = [ours / reference for ours, reference in pairs if reference > 0]
-    return statistics.median(pairs) if pairs else float("nan")
 
 
 def run(quick=False, threads=None, log=print, **overrides):
@@ -120,8 +115,8 @@ def run(quick=False, threads=None, log=print, **overrides):
             if not _stalled(a, threads) and not _stalled(b, threads)
         ]
         every = paired_ratio(ours, reference)
-        ratio = _median_ratio(clean) if len(clean) >= 3 else every
-        cpu_ratio = _median_ratio(
+        ratio = median_of_ratios(clean) if len(clean) >= 3 else every
+        cpu_ratio = median_of_ratios(
             [(a["count"] / a["cpu_seconds"], b["count"] / b["cpu_seconds"]) for a, b in rounds]
         )
         ratios[task] = ratio
