@@ -12,6 +12,8 @@ Benchmarks (`python -m benchmarks --list`):
   in PyTorch, plus effective GFLOP/s against the measured fp32 matrix-product rate.
 * `breakdown`: where a ResNet-20 training step spends its time, op by op
   (TensorFlow profiler).
+* `kernels`: ResNet-20's convolutions one by one, forward and both gradients,
+  in TensorFlow and PyTorch (the same oneDNN kernels), at 2 threads and 1.
 * `resnet50`: `rk.ResNet50` against `keras.applications.ResNet50`.
 * `pipeline`: the tf.data input pipeline against ResNet-20 training.
 * `notebooks`: wall time of each notebook in the `ci` profile.
@@ -19,4 +21,4 @@ Benchmarks (`python -m benchmarks --list`):
 `python -m benchmarks.gpu` is a separate one-shot GPU script.
 """
 
-BENCHMARK_NAMES = ("resnet20", "breakdown", "resnet50", "pipeline", "notebooks")
+BENCHMARK_NAMES = ("resnet20", "breakdown", "kernels", "resnet50", "pipeline", "notebooks")

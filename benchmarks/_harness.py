@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
@@ -153,6 +154,18 @@ def alternate(runners, repeats, log=None):
     return samples
 
 
+def merge_settings(defaults, overrides):
+    """A benchmark's settings: its FULL or QUICK defaults with the caller's overrides.
+
+    Raises:
+        TypeError: an override names a setting the benchmark does not have.
+    """
+    unknown = set(overrides) - set(defaults)
+    if unknown:
+        raise TypeError(f"unknown options {sorted(unknown)}; allowed: {sorted(defaults)}")
+    return dict(defaults, **overrides)
+
+
 def paired_ratio(numerator, denominator):
     """Median over rounds of numerator/denominator measured in the same round.
 
@@ -166,6 +179,42 @@ def median_of_ratios(pairs):
     """Median of a/b over (a, b) pairs with b > 0; NaN when there are none."""
     ratios = [a / b for a, b in pairs if b > 0]
     return statistics.median(ratios) if ratios else float("nan")
+
+
+def median_interval(values, confidence=0.95, resamples=2000, seed=0):
+    """Bootstrap interval of the median of `values` (percentile method, seeded).
+
+    How far the median of per-round ratios could move if the rounds were run
+    again: on a shared machine single rounds spread by +-15 %, so a ratio of
+    0.97 from a dozen rounds does not tell "slower" from "as fast".
+
+    Args:
+        values: the per-round numbers (at least one).
+        confidence: the interval's coverage, between 0 and 1.
+        resamples: bootstrap resamples.
+        seed: seed of the resampling, so that a report is reproducible.
+
+    Returns:
+        `(low, high)`.
+
+    Examples:
+
+    >>> median_interval([1.0, 1.0, 1.0])
+    (1.0, 1.0)
+    """
+    values = list(values)
+    if not values:
+        raise ValueError("values must hold at least one number")
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must lie between 0 and 1, got {confidence!r}")
+    rng = random.Random(seed)
+    medians = sorted(
+        statistics.median(rng.choices(values, k=len(values))) for _ in range(resamples)
+    )
+    tail = (1 - confidence) / 2
+    low = medians[int(tail * (resamples - 1))]
+    high = medians[int(round((1 - tail) * (resamples - 1)))]
+    return low, high
 
 
 def _cpu_model():

@@ -323,6 +323,129 @@ class MatMul:
         return {"size": self.size, "dtype": self.dtype}
 
 
+class ConvKernels:
+    """Single 3x3 convolution kernels, forward and both gradients, in one framework.
+
+    Each task `"{index}/{pass}"` runs one kernel of `shapes[index]` (height, input
+    channels, output channels, stride) as the framework's training step runs it:
+    TensorFlow's `Conv2D` / `Conv2DBackpropInput` / `Conv2DBackpropFilter` ops
+    (oneDNN's when it is on), PyTorch's `conv2d` / `convolution_backward` on
+    channels_last tensors. Padding is each framework's own, as in its ResNet: SAME
+    in TensorFlow (a stride-2 layer pads bottom and right only), 1 all round in
+    PyTorch. `count` is FLOPs (2 per multiply-add).
+    """
+
+    PASSES = ("forward", "input_gradient", "weight_gradient")
+
+    def __init__(self, framework="tensorflow", shapes=(), batch=128, **_):
+        import numpy as np
+
+        if framework not in ("tensorflow", "torch"):
+            raise ValueError(f"unknown framework {framework!r}")
+        self.framework, self.kernels, self.flops, self.checksums = framework, {}, {}, {}
+        rng = np.random.default_rng(0)
+        for index, (size, cin, cout, stride) in enumerate(shapes):
+            out = size // stride
+            images = rng.standard_normal((batch, size, size, cin), dtype=np.float32)
+            kernel = rng.standard_normal((3, 3, cin, cout), dtype=np.float32)
+            kernel *= np.float32(1 / np.sqrt(9 * cin))  # He-like scale, stays float32
+            gradient = rng.standard_normal((batch, out, out, cout), dtype=np.float32)
+            build = self._tensorflow if framework == "tensorflow" else self._torch
+            for name, function in zip(self.PASSES, build(images, kernel, gradient, stride)):
+                task = f"{index}/{name}"
+                self.kernels[task] = function
+                self.flops[task] = 2 * batch * out * out * 9 * cin * cout
+                # Same inputs in both frameworks: the parent compares these sums.
+                self.checksums[task] = float(np.sum(np.asarray(function(), dtype=np.float64)))
+
+    @staticmethod
+    def _tensorflow(images, kernel, gradient, stride):
+        import tensorflow as tf
+
+        x, w, dy = (tf.constant(a) for a in (images, kernel, gradient))
+        strides = [1, stride, stride, 1]
+        kernels = (
+            lambda: tf.nn.conv2d(x, w, strides, "SAME"),
+            lambda: tf.raw_ops.Conv2DBackpropInput(
+                input_sizes=tf.shape(x), filter=w, out_backprop=dy, strides=strides, padding="SAME"
+            ),
+            lambda: tf.raw_ops.Conv2DBackpropFilter(
+                input=x, filter_sizes=tf.shape(w), out_backprop=dy, strides=strides, padding="SAME"
+            ),
+        )
+
+        def repeated(op):
+            # The loop runs inside one graph, as a training step runs its kernels: a
+            # Python loop would add the ~0.4 ms of a function call to every kernel.
+            # One iteration at a time: TensorFlow would otherwise run the next
+            # iteration's kernel alongside this one, which a training step cannot.
+            @tf.function
+            def loop(steps):
+                total = tf.zeros((), tf.float32)
+                for _ in tf.range(steps):
+                    tf.autograph.experimental.set_loop_options(parallel_iterations=1)
+                    total += op()[0, 0, 0, 0]  # each result is read, so no run is skipped
+                return total
+
+            def run(steps=None):
+                if steps is None:
+                    return op()
+                return float(loop(tf.constant(steps)))
+
+            return run
+
+        return tuple(repeated(op) for op in kernels)
+
+    @staticmethod
+    def _torch(images, kernel, gradient, stride):
+        import torch
+
+        channels_last = torch.channels_last
+        x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(memory_format=channels_last)
+        w = torch.from_numpy(kernel).permute(3, 2, 0, 1).contiguous(memory_format=channels_last)
+        dy = torch.from_numpy(gradient).permute(0, 3, 1, 2).contiguous(memory_format=channels_last)
+        backward = torch.ops.aten.convolution_backward
+
+        def forward():
+            with torch.no_grad():
+                return torch.nn.functional.conv2d(x, w, stride=stride, padding=1).permute(
+                    0, 2, 3, 1
+                )
+
+        def gradient_of(which):
+            mask = [which == 0, which == 1, False]
+
+            def run():
+                with torch.no_grad():
+                    result = backward(
+                        dy, x, w, None, [stride] * 2, [1, 1], [1, 1], False, [0, 0], 1, mask
+                    )[which]
+                # Back to TensorFlow's layouts (NHWC, HWIO) for the checksum.
+                return result.permute(0, 2, 3, 1) if which == 0 else result.permute(2, 3, 1, 0)
+
+            return run
+
+        def repeated(op):
+            def run(steps=None):
+                if steps is None:
+                    return op()
+                for _ in range(steps):
+                    result = op()
+                return float(result[0, 0, 0, 0])
+
+            return run
+
+        return tuple(repeated(op) for op in (forward, gradient_of(0), gradient_of(1)))
+
+    def run(self, task, steps):
+        start = time.perf_counter()
+        self.kernels[task](steps)
+        return time.perf_counter() - start, steps * self.flops[task]
+
+    def describe(self):
+        return {"checksums": self.checksums}
+
+
 class Pipeline:
     """Batches of a `resnet_keras.data` training pipeline with augmentation.
 
@@ -377,6 +500,7 @@ _BUILDERS = {
     "torch_cifar": TorchCifar,
     "matmul": MatMul,
     "pipeline": Pipeline,
+    "conv_kernels": ConvKernels,
 }
 
 
@@ -418,18 +542,23 @@ def main(argv):
     config["threads"] = threads
     kinds = {spec["kind"] for spec in config["contenders"]}
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    frameworks = {
+        s.get("framework", "tensorflow")
+        for s in config["contenders"]
+        if s["kind"] in ("matmul", "conv_kernels")
+    }
     try:
-        if kinds & {"keras_cifar", "keras_resnet50", "pipeline"}:
+        if kinds & {"keras_cifar", "keras_resnet50", "pipeline"} or (
+            "conv_kernels" in kinds and "tensorflow" in frameworks
+        ):
             # A learner's notebook imports the library first; whatever it sets up at
             # import time (before TensorFlow starts) is part of its default.
             import resnet_keras  # noqa: F401
         if kinds & {"keras_cifar", "keras_resnet50", "pipeline"} and backend == "tensorflow":
             _setup_tensorflow(config)
-        if "matmul" in kinds and any(
-            s.get("framework", "tensorflow") == "tensorflow" for s in config["contenders"]
-        ):
+        if "tensorflow" in frameworks:
             _setup_tensorflow(config)
-        if kinds & {"torch_cifar"} or backend == "torch":
+        if kinds & {"torch_cifar"} or backend == "torch" or "torch" in frameworks:
             import torch
 
             torch.set_num_threads(threads)

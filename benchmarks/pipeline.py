@@ -25,6 +25,7 @@ from benchmarks._harness import (
     default_threads,
     fmt,
     markdown_table,
+    merge_settings,
     paired_ratio,
     thread_environment,
 )
@@ -47,11 +48,7 @@ def run(quick=False, threads=None, log=print, **overrides):
     Returns:
         A `Result`; `ratios[source]` is pipeline images/s over training images/s.
     """
-    settings = dict(QUICK if quick else FULL)
-    unknown = set(overrides) - set(settings)
-    if unknown:
-        raise TypeError(f"unknown options {sorted(unknown)}; allowed: {sorted(settings)}")
-    settings.update(overrides)
+    settings = merge_settings(QUICK if quick else FULL, overrides)
     threads = threads or default_threads()
     batch = settings["batch"]
     contenders = [

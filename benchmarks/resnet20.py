@@ -29,6 +29,7 @@ additions and the optimizer update are not counted.
 
 from __future__ import annotations
 
+import statistics
 import time
 
 from benchmarks._harness import (
@@ -39,6 +40,8 @@ from benchmarks._harness import (
     default_threads,
     fmt,
     markdown_table,
+    median_interval,
+    merge_settings,
     paired_ratio,
     thread_environment,
 )
@@ -97,8 +100,24 @@ DESCRIPTIONS = {
     BASELINE: "another copy of the library (`--baseline`), TF backend",
 }
 MATMUL_WORKERS = {"matmul-tensorflow": "keras-tensorflow", "matmul-torch": "torch"}
-FULL = dict(batch=128, train_steps=3, infer_steps=4, repeats=12, warmup=3, matmul_size=2048)
-QUICK = dict(batch=16, train_steps=1, infer_steps=1, repeats=2, warmup=1, matmul_size=256)
+FULL = dict(
+    batch=128,
+    train_steps=3,
+    infer_steps=4,
+    repeats=12,
+    warmup=3,
+    matmul_size=2048,
+    headline_repeats=24,
+)
+QUICK = dict(
+    batch=16,
+    train_steps=1,
+    infer_steps=1,
+    repeats=2,
+    warmup=1,
+    matmul_size=256,
+    headline_repeats=2,
+)
 QUICK_CONTENDERS = ("keras-tensorflow", "torch-nchw", "torch-channels-last")
 
 
@@ -120,17 +139,15 @@ def run(
         baseline: folder holding another copy of `resnet_keras` (e.g. the last commit,
             from `git archive`), measured as `keras-tensorflow-baseline` to show the
             effect of a change side by side.
-        **overrides: batch, train_steps, infer_steps, repeats, warmup, matmul_size.
+        **overrides: batch, train_steps, infer_steps, repeats, warmup, matmul_size,
+            headline_repeats (extra rounds of only the library default and the
+            fastest PyTorch setup, for the headline ratio and its interval).
 
     Returns:
         A `Result`; `numbers` holds medians (images/s, GFLOP/s), `ratios` the
         library default over the best plain-PyTorch figure.
     """
-    settings = dict(QUICK if quick else FULL)
-    unknown = set(overrides) - set(settings)
-    if unknown:
-        raise TypeError(f"unknown options {sorted(unknown)}; allowed: {sorted(settings)}")
-    settings.update(overrides)
+    settings = merge_settings(QUICK if quick else FULL, overrides)
     labels = list(contenders or (QUICK_CONTENDERS if quick else CONTENDERS))
     for label in labels:
         if label not in CONTENDERS:
@@ -218,11 +235,44 @@ def run(
             settings["repeats"],
             log=log,
         )
+        headline = _headline_rounds(samples, runners, settings["headline_repeats"], log)
     finally:
         for worker in {id(w): w for w in workers.values()}.values():
             worker.close()
 
-    return _report(samples, status, failures, labels, settings, threads, depth, quick)
+    return _report(samples, status, failures, labels, settings, threads, depth, quick, headline)
+
+
+def _headline_rounds(samples, runners, repeats, log):
+    """Per-round ratios of the library default to the fastest PyTorch setup, per task.
+
+    The rounds of every contender give about a dozen ratios; `repeats` more rounds
+    of just these two (a few seconds each) narrow the headline's interval.
+    """
+    pairs = {}
+    for task in ("train", "infer"):
+        best = _best_torch(samples, task)
+        if best is None or f"{task}/{LIBRARY_DEFAULT}" not in samples:
+            continue
+        pairs[task] = (LIBRARY_DEFAULT, best.label.split("/", 1)[1])
+    extra = {}
+    if repeats and pairs:
+        log(f"headline: {repeats} more rounds of {sorted(set(sum(pairs.values(), ())))}")
+        extra = alternate(
+            {
+                f"{task}/{label}": runners[(task, label)]
+                for task, pair in pairs.items()
+                for label in pair
+            },
+            repeats,
+        )
+    headline = {}
+    for task, (default, best) in pairs.items():
+        rounds = list(zip(samples[f"{task}/{default}"].values, samples[f"{task}/{best}"].values))
+        if extra:
+            rounds += zip(extra[f"{task}/{default}"].values, extra[f"{task}/{best}"].values)
+        headline[task] = {"best": best, "ratios": [a / b for a, b in rounds if b > 0]}
+    return headline
 
 
 def _best_torch(samples, task):
@@ -233,7 +283,7 @@ def _best_torch(samples, task):
     return best
 
 
-def _report(samples, status, failures, labels, settings, threads, depth, quick):
+def _report(samples, status, failures, labels, settings, threads, depth, quick, headline=None):
     macs = next(
         (s["describe"]["macs"] for s in status.values() if "macs" in s.get("describe", {})),
         None,
@@ -308,16 +358,20 @@ def _report(samples, status, failures, labels, settings, threads, depth, quick):
     numbers["machine_fp32_gflops"] = machine_gflops
 
     summary = []
-    for task in ("train", "infer"):
-        key = f"{task}/{LIBRARY_DEFAULT}_vs_best_torch"
-        best = _best_torch(samples, task)
-        if key in ratios and best is not None:
-            ratios[f"{task}_library_default_vs_best_torch"] = ratios[key]
-            summary.append(
-                f"**{task}: library default (`{LIBRARY_DEFAULT}`) / best PyTorch "
-                f"(`{best.label.split('/', 1)[1]}`) = {fmt(ratios[key], 2)}** "
-                "(median of per-round ratios)"
-            )
+    for task, pair in (headline or {}).items():
+        if not pair["ratios"]:
+            continue
+        value = statistics.median(pair["ratios"])
+        low, high = median_interval(pair["ratios"])
+        key = f"{task}_library_default_vs_best_torch"
+        ratios[key], ratios[f"{key}_low"], ratios[f"{key}_high"] = value, low, high
+        summary.append(
+            f"**{task}: library default (`{LIBRARY_DEFAULT}`) / best PyTorch "
+            f"(`{pair['best']}`) = {fmt(value, 2)}** (median of {len(pair['ratios'])} "
+            f"per-round ratios: the {settings['repeats']} rounds above and "
+            f"{settings['headline_repeats']} more of just these two; 95 % bootstrap "
+            f"interval of the median {fmt(low, 2)}-{fmt(high, 2)})"
+        )
     for label, change in ABLATIONS.items():
         for task in ("train", "infer"):
             default, undone = (

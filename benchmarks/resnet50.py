@@ -22,6 +22,7 @@ from benchmarks._harness import (
     fmt,
     markdown_table,
     median_of_ratios,
+    merge_settings,
     paired_ratio,
     thread_environment,
 )
@@ -57,11 +58,7 @@ def run(quick=False, threads=None, log=print, **overrides):
         fewer than three were stall-free) and `ratios["train_cpu"]`,
         `ratios["infer_cpu"]` (images per CPU-second, library / reference).
     """
-    settings = dict(QUICK if quick else FULL)
-    unknown = set(overrides) - set(settings)
-    if unknown:
-        raise TypeError(f"unknown options {sorted(unknown)}; allowed: {sorted(settings)}")
-    settings.update(overrides)
+    settings = merge_settings(QUICK if quick else FULL, overrides)
     threads = threads or default_threads()
     contenders = [
         dict(

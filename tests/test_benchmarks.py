@@ -16,7 +16,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import BENCHMARK_NAMES  # noqa: E402
 from benchmarks.__main__ import main, update_results  # noqa: E402
-from benchmarks._harness import Samples, alternate, machine_info, paired_ratio  # noqa: E402
+from benchmarks._harness import (  # noqa: E402
+    Samples,
+    alternate,
+    machine_info,
+    median_interval,
+    paired_ratio,
+)
 
 
 def _positive(value):
@@ -34,6 +40,24 @@ def test_alternate_rotates_the_first_contender_and_pairs_rounds():
     # Per-round ratios 2.0, 2.5, 1.0: the median is 2.0, unlike the ratio of medians (2.0 too
     # here) it does not mix rounds run under different load.
     assert paired_ratio(fast, slow) == 2.0
+
+
+def test_median_interval_brackets_the_median_and_narrows_with_more_rounds():
+    import statistics
+
+    ratios = [0.85, 0.9, 0.95, 0.97, 1.0, 1.02, 1.05, 1.1, 1.2]
+    low, high = median_interval(ratios)
+    assert min(ratios) <= low <= statistics.median(ratios) <= high <= max(ratios)
+    # The same spread over four times the rounds pins the median down more tightly.
+    wide_low, wide_high = median_interval(ratios * 4)
+    assert wide_high - wide_low < high - low
+    # Seeded: the same rounds give the same interval.
+    assert median_interval(ratios) == (low, high)
+    assert median_interval([1.0, 1.0]) == (1.0, 1.0)
+    with pytest.raises(ValueError, match="at least one"):
+        median_interval([])
+    with pytest.raises(ValueError, match="confidence"):
+        median_interval([1.0], confidence=1.5)
 
 
 def test_machine_info_names_the_cpu_and_versions():
@@ -86,7 +110,13 @@ def test_resnet20_quick_measures_keras_and_torch_side_by_side():
         for label in ("keras-tensorflow", "torch-channels-last"):
             assert _positive(result.numbers[f"{task}_images_per_s/{label}"])
             assert _positive(result.numbers[f"{task}_gflops/{label}"])
-        assert _positive(result.ratios[f"{task}_library_default_vs_best_torch"])
+        headline = result.ratios[f"{task}_library_default_vs_best_torch"]
+        assert _positive(headline)
+        # The headline carries its bootstrap interval, from the extra rounds too.
+        low = result.ratios[f"{task}_library_default_vs_best_torch_low"]
+        high = result.ratios[f"{task}_library_default_vs_best_torch_high"]
+        assert 0 < low <= headline <= high
+    assert "median of 4 per-round ratios" in result.markdown
     assert _positive(result.numbers["machine_fp32_gflops"])
     assert "| `keras-tensorflow` |" in result.markdown
     assert "library default" in result.markdown
@@ -199,3 +229,66 @@ def test_a_call_with_idle_cores_counts_as_stalled():
     assert _stalled(stalled, threads=2)
     # Without /proc/stat nothing is called a stall.
     assert not _stalled({"seconds": 1.0, "idle_seconds": None}, threads=2)
+
+
+def test_cifar_convolutions_are_every_multiply_add_of_the_network():
+    import resnet_keras as rk
+    from benchmarks.kernels import cifar_convolutions
+
+    for depth in (20, 56):
+        shapes = cifar_convolutions(depth)
+        conv_macs = sum(
+            count * (size // stride) ** 2 * 9 * cin * cout
+            for size, cin, cout, stride, count in shapes
+        )
+        # Everything else is the 64 x 10 classifier; option A shortcuts have no weights.
+        assert conv_macs + 64 * 10 == rk.count_macs(rk.CifarResNet(depth))
+        assert sum(shape[-1] for shape in shapes) == depth - 1
+    for bad in (21, 0, "20", True):
+        with pytest.raises(ValueError, match="6n \\+ 2"):
+            cifar_convolutions(bad)
+
+
+def test_parse_onednn_verbose_reads_version_runtime_and_implementations():
+    from benchmarks.kernels import parse_onednn_verbose
+
+    text = "\n".join(
+        [
+            "onednn_verbose,v1,info,oneDNN v3.12.0 (commit 80afa71)",
+            "onednn_verbose,v1,info,cpu,runtime:OpenMP,nthr:2",
+            "onednn_verbose,v1,primitive,exec,cpu,reorder,jit:blk,undef,src dst,,,16x16x3x3,0.1",
+            "onednn_verbose,v1,primitive,exec,cpu,convolution,brg_conv_fwd:avx2,"
+            "forward_training,src,attr,alg,mb8_ic16oc16,0.6",
+            "onednn_verbose,v1,primitive,exec,cpu,convolution,jit:avx2,backward_weights,"
+            "src,attr,alg,mb8_ic16oc16,0.9",
+        ]
+    )
+    info = parse_onednn_verbose(text)
+    assert info == {
+        "version": "v3.12.0",
+        "runtime": "OpenMP",
+        "forward": "brg_conv_fwd:avx2",
+        "input_gradient": "unknown",
+        "weight_gradient": "jit:avx2",
+    }
+    assert parse_onednn_verbose("")["version"] == "unknown"
+
+
+def test_kernels_quick_times_the_same_convolutions_in_both_frameworks():
+    pytest.importorskip("torch")
+    from benchmarks import kernels
+    from benchmarks._harness import default_threads
+
+    result = kernels.run(quick=True, log=lambda line: None)
+    shapes = kernels.cifar_convolutions(20)
+    for threads in {default_threads(), 1}:
+        for framework in ("tensorflow", "torch"):
+            assert _positive(result.numbers[f"{threads}/{framework}/step_ms"])
+            assert _positive(result.numbers[f"{threads}/{framework}/0/forward_ms"])
+        assert _positive(result.ratios[f"{threads}/step_time"])
+    # Stride-1 kernels got the same inputs and returned the same sums in both frameworks.
+    same = result.markdown.count("| yes |")
+    stride_one_tasks = sum(3 for shape in shapes if shape[3] == 1) - 1  # no stem input gradient
+    assert same == stride_one_tasks
+    assert "| NO |" not in result.markdown
+    assert "threading runtime" in result.markdown
