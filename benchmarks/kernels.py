@@ -340,7 +340,8 @@ def _report(samples, info, busy, runtimes, shapes, tasks, thread_counts, setting
         f"Every 3x3 convolution of ResNet-{depth} (`cifar_convolutions({depth})`), batch {batch}, "
         f"run alone with the same inputs in TensorFlow (oneDNN on, `resnet_keras` imported "
         f"first) and PyTorch (channels_last), {settings['steps']} calls per measurement, "
-        f"{settings['repeats']} alternating rounds after {settings['warmup']} warm-up calls. "
+        f"{settings['repeats']} alternating rounds after {settings['warmup']} warm-up calls"
+        f"{' (QUICK MODE: not representative)' if quick else ''}. "
         "Ratios are medians of per-round ratios; above 1 TensorFlow takes longer."
     )
     sections.append("### What oneDNN runs in each framework\n")
