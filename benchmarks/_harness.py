@@ -175,9 +175,14 @@ def paired_ratio(numerator, denominator):
     return median_of_ratios(zip(numerator.values, denominator.values))
 
 
+def round_ratios(pairs):
+    """a/b for each (a, b) pair of one round with b > 0."""
+    return [a / b for a, b in pairs if b > 0]
+
+
 def median_of_ratios(pairs):
     """Median of a/b over (a, b) pairs with b > 0; NaN when there are none."""
-    ratios = [a / b for a, b in pairs if b > 0]
+    ratios = round_ratios(pairs)
     return statistics.median(ratios) if ratios else float("nan")
 
 

@@ -332,7 +332,7 @@ class ConvKernels:
     (oneDNN's when it is on), PyTorch's `conv2d` / `convolution_backward` on
     channels_last tensors. Padding is each framework's own, as in its ResNet: SAME
     in TensorFlow (a stride-2 layer pads bottom and right only), 1 all round in
-    PyTorch. `count` is FLOPs (2 per multiply-add).
+    PyTorch. `count` is the number of kernel calls.
     """
 
     PASSES = ("forward", "input_gradient", "weight_gradient")
@@ -342,7 +342,7 @@ class ConvKernels:
 
         if framework not in ("tensorflow", "torch"):
             raise ValueError(f"unknown framework {framework!r}")
-        self.framework, self.kernels, self.flops, self.checksums = framework, {}, {}, {}
+        self.framework, self.kernels, self.checksums = framework, {}, {}
         rng = np.random.default_rng(0)
         for index, (size, cin, cout, stride) in enumerate(shapes):
             out = size // stride
@@ -351,12 +351,11 @@ class ConvKernels:
             kernel *= np.float32(1 / np.sqrt(9 * cin))  # He-like scale, stays float32
             gradient = rng.standard_normal((batch, out, out, cout), dtype=np.float32)
             build = self._tensorflow if framework == "tensorflow" else self._torch
-            for name, function in zip(self.PASSES, build(images, kernel, gradient, stride)):
+            for name, (once, repeat) in zip(self.PASSES, build(images, kernel, gradient, stride)):
                 task = f"{index}/{name}"
-                self.kernels[task] = function
-                self.flops[task] = 2 * batch * out * out * 9 * cin * cout
+                self.kernels[task] = repeat
                 # Same inputs in both frameworks: the parent compares these sums.
-                self.checksums[task] = float(np.sum(np.asarray(function(), dtype=np.float64)))
+                self.checksums[task] = float(np.sum(np.asarray(once(), dtype=np.float64)))
 
     @staticmethod
     def _tensorflow(images, kernel, gradient, stride):
@@ -387,14 +386,9 @@ class ConvKernels:
                     total += op()[0, 0, 0, 0]  # each result is read, so no run is skipped
                 return total
 
-            def run(steps=None):
-                if steps is None:
-                    return op()
-                return float(loop(tf.constant(steps)))
+            return lambda steps: float(loop(tf.constant(steps)))
 
-            return run
-
-        return tuple(repeated(op) for op in kernels)
+        return [(op, repeated(op)) for op in kernels]
 
     @staticmethod
     def _torch(images, kernel, gradient, stride):
@@ -426,21 +420,20 @@ class ConvKernels:
             return run
 
         def repeated(op):
-            def run(steps=None):
-                if steps is None:
-                    return op()
+            def run(steps):
                 for _ in range(steps):
                     result = op()
                 return float(result[0, 0, 0, 0])
 
             return run
 
-        return tuple(repeated(op) for op in (forward, gradient_of(0), gradient_of(1)))
+        kernels = (forward, gradient_of(0), gradient_of(1))
+        return [(op, repeated(op)) for op in kernels]
 
     def run(self, task, steps):
         start = time.perf_counter()
         self.kernels[task](steps)
-        return time.perf_counter() - start, steps * self.flops[task]
+        return time.perf_counter() - start, steps
 
     def describe(self):
         return {"checksums": self.checksums}

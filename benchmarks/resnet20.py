@@ -43,6 +43,7 @@ from benchmarks._harness import (
     median_interval,
     merge_settings,
     paired_ratio,
+    round_ratios,
     thread_environment,
 )
 
@@ -257,7 +258,8 @@ def _headline_rounds(samples, runners, repeats, log):
         pairs[task] = (LIBRARY_DEFAULT, best.label.split("/", 1)[1])
     extra = {}
     if repeats and pairs:
-        log(f"headline: {repeats} more rounds of {sorted(set(sum(pairs.values(), ())))}")
+        labels = sorted({label for pair in pairs.values() for label in pair})
+        log(f"headline: {repeats} more rounds of {labels}")
         extra = alternate(
             {
                 f"{task}/{label}": runners[(task, label)]
@@ -268,10 +270,13 @@ def _headline_rounds(samples, runners, repeats, log):
         )
     headline = {}
     for task, (default, best) in pairs.items():
-        rounds = list(zip(samples[f"{task}/{default}"].values, samples[f"{task}/{best}"].values))
-        if extra:
-            rounds += zip(extra[f"{task}/{default}"].values, extra[f"{task}/{best}"].values)
-        headline[task] = {"best": best, "ratios": [a / b for a, b in rounds if b > 0]}
+        ratios = []
+        for rounds in (samples, extra) if extra else (samples,):
+            pairs_of_round = zip(
+                rounds[f"{task}/{default}"].values, rounds[f"{task}/{best}"].values
+            )
+            ratios += round_ratios(pairs_of_round)
+        headline[task] = {"best": best, "ratios": ratios}
     return headline
 
 
@@ -283,7 +288,7 @@ def _best_torch(samples, task):
     return best
 
 
-def _report(samples, status, failures, labels, settings, threads, depth, quick, headline=None):
+def _report(samples, status, failures, labels, settings, threads, depth, quick, headline):
     macs = next(
         (s["describe"]["macs"] for s in status.values() if "macs" in s.get("describe", {})),
         None,
@@ -358,7 +363,7 @@ def _report(samples, status, failures, labels, settings, threads, depth, quick, 
     numbers["machine_fp32_gflops"] = machine_gflops
 
     summary = []
-    for task, pair in (headline or {}).items():
+    for task, pair in headline.items():
         if not pair["ratios"]:
             continue
         value = statistics.median(pair["ratios"])
