@@ -204,6 +204,47 @@ def test_breakdown_quick_profiles_a_training_step():
     assert abs(sum(groups.values()) - result.numbers["kernel_ms"]) < 1e-6
     assert 0 < result.numbers["convolution_share"] < 1
     assert "convolution, weight gradient" in result.markdown
+    # The pool's idle time covers the profiled span: every state's wall time adds up
+    # to it, and no state is idler than all its threads.
+    idleness = result.numbers["idleness_ms"]
+    assert idleness, "the trace should carry the thread pool's task marks"
+    assert 0 <= result.numbers["pool_idle_share"] <= 1
+    for wall, idle in idleness.values():
+        assert 0 <= idle <= 2 * wall + 1e-9
+    assert "intra-op threads are" in result.markdown
+
+
+def test_thread_idleness_attributes_idle_pool_time_to_what_runs():
+    from benchmarks.breakdown import BETWEEN, TOGETHER, thread_idleness
+
+    ops = [(0, 10, "Conv2D"), (10, 14, "BatchNorm"), (12, 20, "AddV2"), (22, 30, "Conv2D")]
+    # Two threads. One finishes its share of the first convolution early; the
+    # batch norm keeps one busy; the overlap has work queued for both; then a gap.
+    tasks = [(-5, 8), (0, 10), (10, 14), (12, 20), (12, 20), (22, 26), (26, 30), (22, 30)]
+    result = thread_idleness(ops, tasks, threads=2)
+    assert result == {
+        "Conv2D": (18, 2),  # 0-10: one thread idle 8-10; 22-30: back-to-back tasks, busy
+        "BatchNorm": (2, 2),  # 10-12: one of two threads
+        TOGETHER: (2, 0),  # 12-14: three tasks, no idle thread
+        "AddV2": (6, 0),
+        BETWEEN: (2, 4),  # 20-22: nothing runs
+    }
+    assert sum(wall for wall, _ in result.values()) == 30  # the span of the ops
+    assert thread_idleness([], tasks, threads=2) == {}
+    for threads in (0, 1.5):
+        with pytest.raises(ValueError, match="threads"):
+            thread_idleness(ops, tasks, threads=threads)
+
+
+def test_first_task_delays_time_the_serial_start_of_ops_running_alone():
+    from benchmarks.breakdown import first_task_delays
+
+    ops = [(0, 10, "Conv2D"), (12, 20, "Conv2D"), (21, 25, "AddV2"), (24, 30, "ReluGrad")]
+    tasks = [(3, 10), (4, 9), (12, 20), (40, 50)]
+    # The second convolution starts its task at once; the overlapping pair is left
+    # out (whose task would it be?), and so is an op that hands out no task.
+    assert first_task_delays(ops, tasks) == {"Conv2D": [3, 0]}
+    assert first_task_delays([(0, 5, "Relu")], []) == {}
 
 
 def test_resnet50_quick_compares_the_library_with_keras_applications():
