@@ -99,6 +99,32 @@ def test_gradient_tape_loop_reaches_the_same_weights_as_fit():
         np.testing.assert_allclose(loop_history[key], fit_history.history[key], rtol=1e-5)
 
 
+def test_gradient_tape_loop_traces_its_validation_step_once():
+    # Each trace runs the model's Python call with training=False; a fresh tf.function
+    # per evaluation would trace the model again after every epoch.
+    traces = []
+
+    class Counting(keras.Sequential):
+        def call(self, inputs, training=None, mask=None):
+            if not training:
+                traces.append(training)
+            return super().call(inputs, training=training, mask=mask)
+
+    def inference_traces(epochs):
+        traces.clear()
+        model = Counting(tiny_convnet().layers)
+        validation = tiny_images(n=40)  # ends with a smaller batch
+        history = train_with_gradient_tape(
+            model, tiny_images(), epochs=epochs, validation_data=validation, verbose=0
+        )
+        assert len(history["val_loss"]) == epochs
+        return len(traces)
+
+    once = inference_traces(1)
+    assert once >= 1
+    assert inference_traces(4) == once
+
+
 def test_gradient_tape_loop_stops_on_nan_with_advice(capsys):
     model = tiny_convnet()
     history = train_with_gradient_tape(model, tiny_images(nan=True), epochs=3, verbose=0)

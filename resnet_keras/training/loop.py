@@ -170,14 +170,23 @@ def evaluate(model, dataset, loss_fn=None) -> dict[str, float]:
         ['accuracy', 'loss']
     """
     loss_fn = loss_fn or keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    mean_loss = keras.metrics.Mean()
-    accuracy = keras.metrics.SparseCategoricalAccuracy()
+    return _evaluate_with(_make_test_step(model, loss_fn), dataset)
 
-    @tf.function
+
+def _make_test_step(model, loss_fn):
+    # One compiled step per training run: a new tf.function per evaluation would trace
+    # the whole model again after every epoch.
+    @tf.function(reduce_retracing=True)
     def test_step(images, labels):
         logits = model(images, training=False)
         return compute_loss(loss_fn, labels, logits, model), logits
 
+    return test_step
+
+
+def _evaluate_with(test_step, dataset) -> dict[str, float]:
+    mean_loss = keras.metrics.Mean()
+    accuracy = keras.metrics.SparseCategoricalAccuracy()
     for images, labels in dataset:
         loss, logits = test_step(images, labels)
         mean_loss.update_state(loss, sample_weight=tf.shape(labels)[0])
@@ -252,6 +261,7 @@ def train_with_gradient_tape(
     sample_images = next(iter(train_data.take(1)))[0] if not model.built else None
     initialise(model, optimizer, sample_images)
     train_step = make_train_step(model, optimizer, loss_fn, jit_compile=jit_compile)
+    test_step = _make_test_step(model, loss_fn) if validation_data is not None else None
 
     # Running metrics, weighted by batch size like model.fit's loss tracker.
     running_loss = keras.metrics.Mean(name="loss")
@@ -287,7 +297,7 @@ def train_with_gradient_tape(
             print(f"Epoch {epoch + 1}, batch {step}: {NAN_ADVICE}", file=sys.stderr)
             break
         if validation_data is not None:
-            scores = evaluate(model, validation_data, loss_fn)
+            scores = _evaluate_with(test_step, validation_data)
             history.setdefault("val_loss", []).append(scores["loss"])
             history.setdefault("val_accuracy", []).append(scores["accuracy"])
             if verbose:
