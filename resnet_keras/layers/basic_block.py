@@ -31,7 +31,7 @@ class BasicBlock(ResidualBlock):
     >>> import keras, numpy as np
     >>> from resnet_keras.layers import BasicBlock
     >>> block = BasicBlock(32, strides=2, shortcut="A")
-    >>> block(np.zeros((1, 32, 32, 16), "float32")).shape
+    >>> tuple(block(np.zeros((1, 32, 32, 16), "float32")).shape)
     (1, 16, 16, 32)
     """
 

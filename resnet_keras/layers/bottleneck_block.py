@@ -32,7 +32,7 @@ class BottleneckBlock(ResidualBlock):
     >>> import numpy as np
     >>> from resnet_keras.layers import BottleneckBlock
     >>> block = BottleneckBlock(64, shortcut="B")
-    >>> block(np.zeros((1, 56, 56, 64), "float32")).shape
+    >>> tuple(block(np.zeros((1, 56, 56, 64), "float32")).shape)
     (1, 56, 56, 256)
     """
 

@@ -120,7 +120,7 @@ class ParameterFreeShortcut(layers.Layer):
     Examples:
 
     >>> import numpy as np
-    >>> ParameterFreeShortcut(32, strides=2)(np.ones((1, 8, 8, 16), "float32")).shape
+    >>> tuple(ParameterFreeShortcut(32, strides=2)(np.ones((1, 8, 8, 16), "float32")).shape)
     (1, 4, 4, 32)
     """
 

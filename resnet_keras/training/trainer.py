@@ -139,9 +139,14 @@ def fit(
         >>> from resnet_keras.data import load
         >>> data = load("digits", batch_size=64, train_size=256, test_size=64)
         >>> model = rk.CifarResNet(depth=20, num_classes=data.info.num_classes)
-        >>> history = fit(model, data, epochs=1, out_dir="runs/doc", profile="ci", verbose=0)
+        >>> import tempfile
+        >>> out_dir = tempfile.mkdtemp()
+        >>> history = fit(model, data, epochs=1, out_dir=out_dir, profile="ci", verbose=0)
         >>> sorted(history.history)[:2]
         ['accuracy', 'learning_rate']
+        >>> # Called again, it resumes from out_dir: the one epoch is done already.
+        >>> fit(model, data, epochs=1, out_dir=out_dir, profile="ci", verbose=0).history
+        {}
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"`model` must be a keras.Model, got {type(model).__name__}.")
