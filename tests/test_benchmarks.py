@@ -19,6 +19,7 @@ from benchmarks.__main__ import main, update_results  # noqa: E402
 from benchmarks._harness import (  # noqa: E402
     Samples,
     alternate,
+    default_threads,
     machine_info,
     median_interval,
     paired_ratio,
@@ -207,7 +208,8 @@ def test_breakdown_quick_profiles_a_training_step():
     # The pool's idle time covers the profiled span: every state's wall time adds up
     # to it, and no state is idler than all its threads.
     idleness = result.numbers["idleness_ms"]
-    assert idleness, "the trace should carry the thread pool's task marks"
+    if default_threads() > 1:  # with one thread oneDNN runs every job on the calling thread
+        assert idleness, "the trace should carry the thread pool's task marks"
     assert 0 <= result.numbers["pool_idle_share"] <= 1
     for wall, idle in idleness.values():
         assert 0 <= idle <= 2 * wall + 1e-9
