@@ -229,14 +229,12 @@ def run(quick=False, threads=None, log=print, depth=20, **overrides):
             return measure
 
         runners = {
-            (name, f"{index}/{kernel}"): runner(name, f"{index}/{kernel}")
+            f"{name}|{index}/{kernel}": runner(name, f"{index}/{kernel}")
             for name in workers
             for index, kernel in tasks
         }
         started = time.perf_counter()
-        samples = alternate(
-            {f"{name}|{task}": fn for (name, task), fn in runners.items()}, settings["repeats"]
-        )
+        samples = alternate(runners, settings["repeats"])
         log(
             f"measured {len(runners)} kernels x {settings['repeats']} rounds "
             f"in {time.perf_counter() - started:.0f} s"
