@@ -487,12 +487,64 @@ class Pipeline:
         return {}
 
 
+class LearnerCalls:
+    """The calls of a learner that end a tf.data iterator: `fit` and `find_learning_rate`.
+
+    ResNet-`depth` on the digits training split (`load("digits", augment=True)`).
+    `autotune=None` keeps the pipeline and the loops as the library sets them up
+    (tf.data's autotuning thread off); `autotune=True` turns TensorFlow's default back
+    on, which the library's loops respect. Task `fit`: `model.fit` for `steps` epochs;
+    task `lr_finder`: `find_learning_rate` with `num_steps=steps` (it reads the
+    repeated split and drops the iterator when done).
+    """
+
+    def __init__(self, autotune=None, depth=20, batch=128, **_):
+        import keras
+        import tensorflow as tf
+
+        import resnet_keras as rk
+        from resnet_keras.data import load
+        from resnet_keras.training import find_learning_rate
+
+        data = load("digits", batch_size=batch, augment=True)
+        self.train = data.train
+        self.images_per_epoch = data.info.train_size
+        if autotune is not None:
+            options = tf.data.Options()
+            options.autotune.enabled = bool(autotune)
+            self.train = self.train.with_options(options)
+        self.batch = batch
+        self.find_learning_rate = find_learning_rate
+        keras.utils.set_random_seed(0)
+        self.model = rk.CifarResNet(depth)
+        self.model.compile(
+            optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        )
+
+    def run(self, task, steps):
+        start = time.perf_counter()
+        if task == "fit":
+            self.model.fit(self.train, epochs=steps, verbose=0)
+            count = steps * self.images_per_epoch
+        elif task == "lr_finder":
+            self.find_learning_rate(self.model, self.train, num_steps=steps, verbose=0)
+            count = steps * self.batch
+        else:
+            raise ValueError(f"unknown task {task!r}")
+        return time.perf_counter() - start, count
+
+    def describe(self):
+        return {"autotune": self.train.options().autotune.enabled}
+
+
 _BUILDERS = {
     "keras_cifar": KerasCifar,
     "keras_resnet50": KerasResNet50,
     "torch_cifar": TorchCifar,
     "matmul": MatMul,
     "pipeline": Pipeline,
+    "learner_calls": LearnerCalls,
     "conv_kernels": ConvKernels,
 }
 
@@ -541,13 +593,16 @@ def main(argv):
         if s["kind"] in ("matmul", "conv_kernels")
     }
     try:
-        if kinds & {"keras_cifar", "keras_resnet50", "pipeline"} or (
+        if kinds & {"keras_cifar", "keras_resnet50", "pipeline", "learner_calls"} or (
             "conv_kernels" in kinds and "tensorflow" in frameworks
         ):
             # A learner's notebook imports the library first; whatever it sets up at
             # import time (before TensorFlow starts) is part of its default.
             import resnet_keras  # noqa: F401
-        if kinds & {"keras_cifar", "keras_resnet50", "pipeline"} and backend == "tensorflow":
+        if (
+            kinds & {"keras_cifar", "keras_resnet50", "pipeline", "learner_calls"}
+            and backend == "tensorflow"
+        ):
             _setup_tensorflow(config)
         if "tensorflow" in frameworks:
             _setup_tensorflow(config)

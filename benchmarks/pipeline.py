@@ -12,10 +12,18 @@ One TensorFlow worker holds three contenders, measured alternately:
 The pipeline is pulled on its own (nothing trains meanwhile), so its images/s is
 what it could deliver with the whole machine; goal: at least 10x the training
 rate, i.e. feeding the model costs under a tenth of the CPU.
+
+A second worker times the calls that end an iterator, as a learner makes them:
+`model.fit` for one epoch of the digits split and `find_learning_rate`, each with
+the library's pipeline (tf.data's autotuning thread off, see
+`resnet_keras/data/options.py`) and with TensorFlow's default turned back on,
+alternating. Besides the wall time it reports the machine's idle core-seconds per
+call: with the autotuning thread, deleting the iterator waits with the cores idle.
 """
 
 from __future__ import annotations
 
+import statistics
 import time
 
 from benchmarks._harness import (
@@ -25,14 +33,43 @@ from benchmarks._harness import (
     default_threads,
     fmt,
     markdown_table,
+    median_of_ratios,
     merge_settings,
     paired_ratio,
     thread_environment,
 )
 
-FULL = dict(batch=128, pipeline_steps=40, train_steps=3, repeats=7, warmup=2)
-QUICK = dict(batch=16, pipeline_steps=4, train_steps=1, repeats=2, warmup=1)
+FULL = dict(
+    batch=128,
+    pipeline_steps=40,
+    train_steps=3,
+    repeats=7,
+    warmup=2,
+    call_depth=20,
+    fit_epochs=1,
+    finder_steps=20,
+    call_repeats=6,
+)
+QUICK = dict(
+    batch=16,
+    pipeline_steps=4,
+    train_steps=1,
+    repeats=2,
+    warmup=1,
+    call_depth=8,
+    fit_epochs=1,
+    finder_steps=3,
+    call_repeats=1,
+)
 SOURCES = ("digits", "cifar-synthetic")
+CALLS = {"fit": "fit_epochs", "lr_finder": "finder_steps"}
+CALL_SETUPS = {
+    "library": (
+        None,
+        "library default: the pipeline and loops without tf.data's autotuning thread",
+    ),
+    "tf-autotune": (True, "TensorFlow's default: `autotune.enabled = True` on the same pipeline"),
+}
 GOAL = 10.0
 
 
@@ -43,10 +80,14 @@ def run(quick=False, threads=None, log=print, **overrides):
         quick: tiny batches and few steps, for a smoke test.
         threads: threads for TensorFlow (default: every usable core).
         log: progress output.
-        **overrides: batch, pipeline_steps, train_steps, repeats, warmup.
+        **overrides: batch, pipeline_steps, train_steps, repeats, warmup (the pipeline
+            part); call_depth, fit_epochs, finder_steps, call_repeats (the learner calls).
 
     Returns:
-        A `Result`; `ratios[source]` is pipeline images/s over training images/s.
+        A `Result`; `ratios[source]` is pipeline images/s over training images/s,
+        `ratios[f"{call}_speedup"]` the median per round of the call's time with
+        TensorFlow's autotuning over its time as the library sets it up (`call` in
+        `CALLS`); `numbers` holds the medians, including each call's idle core-seconds.
     """
     settings = merge_settings(QUICK if quick else FULL, overrides)
     threads = threads or default_threads()
@@ -117,6 +158,7 @@ def run(quick=False, threads=None, log=print, **overrides):
             "",
         ]
     )
+    calls_markdown = _learner_calls(settings, threads, env, numbers, ratios, log)
     intro = (
         f"Batch {batch}, augmentation on (pad 4, random crop; flip for the CIFAR-shaped data), "
         f"{threads} TensorFlow threads, {settings['repeats']} alternating rounds of "
@@ -130,7 +172,91 @@ def run(quick=False, threads=None, log=print, **overrides):
     return Result(
         name="pipeline",
         title="Input pipeline against ResNet-20 training",
-        markdown=intro + "\n\n" + table,
+        markdown=intro + "\n\n" + table + "\n\n" + calls_markdown,
         numbers=numbers,
         ratios=ratios,
     )
+
+
+def _learner_calls(settings, threads, env, numbers, ratios, log):
+    """Times `fit` and `find_learning_rate` with and without tf.data's autotuning thread.
+
+    Fills `numbers` and `ratios` and returns the markdown of the section.
+    """
+    contenders = [
+        dict(
+            id=setup,
+            kind="learner_calls",
+            autotune=autotune,
+            depth=settings["call_depth"],
+            batch=128,
+            warmup_tasks={"lr_finder": 3},
+        )
+        for setup, (autotune, _) in CALL_SETUPS.items()
+    ]
+    config = {"threads": threads, "warmup": 1, "contenders": contenders}
+    log("starting the learner-calls worker")
+    seconds = {(call, setup): [] for call in CALLS for setup in CALL_SETUPS}
+    idle = {(call, setup): [] for call in CALLS for setup in CALL_SETUPS}
+    with Worker("learner-calls", config, env=env) as worker:
+        for ident, state in worker.info["contenders"].items():
+            if not state["ok"]:
+                raise RuntimeError(f"{ident} failed: {state['error']}")
+        setups = list(CALL_SETUPS)
+        for round_index in range(settings["call_repeats"]):
+            order = setups if round_index % 2 == 0 else setups[::-1]
+            for call, steps_key in CALLS.items():
+                for setup in order:
+                    reply = worker.request(op="run", id=setup, task=call, steps=settings[steps_key])
+                    seconds[call, setup].append(reply["seconds"])
+                    idle[call, setup].append(reply["idle_seconds"])
+                    log(
+                        f"  round {round_index + 1}/{settings['call_repeats']}  {call} {setup}: "
+                        f"{reply['seconds']:.2f} s, idle {reply['idle_seconds'] or 0:.2f} core-s"
+                    )
+    rows = []
+    for call in CALLS:
+        ratio = median_of_ratios(
+            zip(seconds[call, "tf-autotune"], seconds[call, "library"], strict=True)
+        )
+        ratios[f"{call}_speedup"] = ratio
+        for setup, (_, description) in CALL_SETUPS.items():
+            values, idles = seconds[call, setup], [i for i in idle[call, setup] if i is not None]
+            numbers[f"{call}_{setup}_seconds"] = statistics.median(values)
+            numbers[f"{call}_{setup}_idle_core_seconds"] = (
+                statistics.median(idles) if idles else float("nan")
+            )
+            rows.append(
+                [
+                    f"`{call}`",
+                    description,
+                    f"{fmt(statistics.median(values), 2)} ({fmt(min(values), 2)}-"
+                    f"{fmt(max(values), 2)})",
+                    f"{fmt(statistics.median(idles), 2)} ({fmt(max(idles), 2)})"
+                    if idles
+                    else "n/a",
+                    f"**{fmt(ratio, 2)}x**" if setup == "library" else "1x",
+                ]
+            )
+    intro = (
+        f"### Calls that end an iterator: `fit` and the LR finder\n\n"
+        f"ResNet-{settings['call_depth']} on the digits training split (batch 128, "
+        f"augmentation on), {threads} TensorFlow threads: `model.fit` for "
+        f"{settings['fit_epochs']} epoch(s) and `find_learning_rate` with "
+        f"{settings['finder_steps']} steps, {settings['call_repeats']} alternating rounds "
+        "after a warm-up. Idle core-seconds: time the machine's cores sat idle during the "
+        "call (/proc/stat), summed over cores; a training call keeps them busy, so idle "
+        "time is waiting. Speed-up: the call's time with TensorFlow's autotuning over its "
+        "time as the library sets it up, median per round."
+    )
+    table = markdown_table(
+        [
+            "call",
+            "pipeline",
+            "seconds per call median (min-max)",
+            "idle core-s median (max)",
+            "speed-up",
+        ],
+        rows,
+    )
+    return intro + "\n\n" + table

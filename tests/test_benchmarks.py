@@ -160,6 +160,12 @@ def test_pipeline_quick_compares_the_input_pipeline_with_training():
     for source in pipeline.SOURCES:
         assert _positive(result.numbers[f"{source}_images_per_s"])
         assert _positive(result.ratios[source])
+    for call in pipeline.CALLS:
+        assert _positive(result.ratios[f"{call}_speedup"])
+        for setup in pipeline.CALL_SETUPS:
+            assert _positive(result.numbers[f"{call}_{setup}_seconds"])
+            assert not result.numbers[f"{call}_{setup}_idle_core_seconds"] < 0
+        assert f"| `{call}` |" in result.markdown
 
 
 def test_notebooks_quick_executes_a_notebook(tmp_path):

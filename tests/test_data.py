@@ -27,8 +27,10 @@ from resnet_keras.data import (
     load,
     loader,
     pipeline,
+    pipeline_options,
     show_images,
     synthetic,
+    without_autotune_thread,
 )
 
 MOCK_EXAMPLES = 200  # mock_data yields this many records for every split
@@ -396,3 +398,33 @@ def test_shrink_to_fit_keeps_the_validation_share_only_when_the_request_does_not
     assert (info.train_size, info.validation_size) == (500, 100)
     with pytest.raises(TypeError, match="shrink_to_fit"):
         load("digits", shrink_to_fit="yes")
+
+
+# --- tf.data options --------------------------------------------------------------------------
+
+
+def test_library_pipelines_run_without_the_autotuning_thread(mock_cifar10, tmp_path):
+    """Every split the library builds leaves tf.data's autotuner off (options.py says why)."""
+    for data in (
+        load("digits", batch_size=64),
+        load("cifar10", batch_size=64, data_dir=str(tmp_path), augment=True),
+    ):
+        for split in (data.train, data.validation, data.test):
+            assert split.options().autotune.enabled is False
+    for repeat in (False, True):
+        assert synthetic(64, batch_size=32, repeat=repeat).options().autotune.enabled is False
+    assert pipeline_options().autotune.enabled is False
+
+
+def test_without_autotune_thread_keeps_an_explicit_choice():
+    plain = tf.data.Dataset.range(6).batch(2)
+    assert without_autotune_thread(plain).options().autotune.enabled is False
+    # The elements are untouched: only the options change.
+    assert [list(b.numpy()) for b in without_autotune_thread(plain)] == [[0, 1], [2, 3], [4, 5]]
+    for choice in (True, False):
+        options = tf.data.Options()
+        options.autotune.enabled = choice
+        chosen = plain.with_options(options)
+        assert without_autotune_thread(chosen).options().autotune.enabled is choice
+    with pytest.raises(TypeError, match="`dataset`"):
+        without_autotune_thread([1, 2, 3])

@@ -145,6 +145,32 @@ def test_gradient_tape_loop_under_mixed_precision():
     assert all(weight.dtype == "float32" for weight in model.trainable_weights)
 
 
+def test_training_loops_iterate_without_the_autotuning_thread(monkeypatch):
+    """The loops drop iterators part-way (LR finder, steps_per_epoch); tf.data's autotuning
+    thread would make each drop wait with the cores idle, so they turn it off unless the
+    caller chose otherwise."""
+    seen = []
+    original_iter = tf.data.Dataset.__iter__
+
+    def recording_iter(dataset):
+        seen.append(dataset.options().autotune.enabled)
+        return original_iter(dataset)
+
+    monkeypatch.setattr(tf.data.Dataset, "__iter__", recording_iter)
+    data = tiny_images()
+    train_with_gradient_tape(
+        tiny_convnet(), data, epochs=2, steps_per_epoch=2, validation_data=data, verbose=0
+    )
+    find_learning_rate(tiny_convnet(), data, num_steps=4, verbose=0)
+    assert len(seen) >= 5 and set(seen) == {False}
+
+    seen.clear()
+    tuned = tf.data.Options()
+    tuned.autotune.enabled = True
+    find_learning_rate(tiny_convnet(), data.with_options(tuned), num_steps=4, verbose=0)
+    assert seen and set(seen) == {True}
+
+
 def test_gradient_tape_loop_rejects_bad_arguments():
     with pytest.raises(ValueError, match="epochs"):
         train_with_gradient_tape(tiny_convnet(), tiny_images(), epochs=0)

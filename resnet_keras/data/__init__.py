@@ -13,6 +13,7 @@ Examples:
 from .cifar10 import probe_download_host
 from .figures import show_images
 from .loader import DATASET_NAMES, load
+from .options import pipeline_options, without_autotune_thread
 from .synthetic import synthetic
 from .types import DataInfo, DatasetUnavailableError, LoadedData, OfflineDatasetWarning
 
@@ -23,7 +24,9 @@ __all__ = [
     "LoadedData",
     "OfflineDatasetWarning",
     "load",
+    "pipeline_options",
     "probe_download_host",
     "show_images",
     "synthetic",
+    "without_autotune_thread",
 ]

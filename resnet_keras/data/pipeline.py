@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from .options import without_autotune_thread
+
 PAD = 4
 """Pixels of padding on each side before the random crop (He et al. 2016, Sec. 4.2)."""
 
@@ -179,4 +181,5 @@ def make_split(
             lambda images, labels: (normalize(images), labels),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    # No autotuning thread: deleting an iterator would wait for it (see options.py).
+    return without_autotune_thread(dataset.prefetch(tf.data.AUTOTUNE))

@@ -66,7 +66,10 @@ def synthetic(
 
     import tensorflow as tf
 
+    from .options import without_autotune_thread
+
     dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size)
     if repeat:
         dataset = dataset.repeat()
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    # A repeated dataset is always dropped part-way: no autotuning thread to wait for.
+    return without_autotune_thread(dataset.prefetch(tf.data.AUTOTUNE))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from resnet_keras.data.options import without_autotune_thread
+
 NAN_ADVICE = (
     "The loss became NaN or infinite, so training stopped. Things to try: lower the learning "
     "rate (or run the LR finder, resnet_keras.training.find_learning_rate); add a warm-up "
@@ -17,7 +19,9 @@ def unpack_data(data, validation_data=None):
     """Returns (train, validation) from a `LoadedData`-like object or a dataset.
 
     `resnet_keras.data.load` returns an object with `.train` and `.validation`; anything else is
-    taken as the training dataset itself.
+    taken as the training dataset itself. Both come back without tf.data's autotuning thread
+    unless the caller set `autotune.enabled`: deleting an iterator waits for that thread with the
+    cores idle, and every loop here deletes some (see `resnet_keras.data.options`).
     """
     if hasattr(data, "train") and not isinstance(data, tf.data.Dataset):
         train = data.train
@@ -35,7 +39,9 @@ def unpack_data(data, validation_data=None):
             "`validation_data` must be a tf.data.Dataset of (images, labels) batches or None, "
             f"got {type(validation_data).__name__}."
         )
-    return train, validation_data
+    if validation_data is not None:
+        validation_data = without_autotune_thread(validation_data)
+    return without_autotune_thread(train), validation_data
 
 
 def steps_in(dataset: tf.data.Dataset) -> int | None:
