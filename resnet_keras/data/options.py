@@ -4,13 +4,13 @@ tf.data's autotuner, on by default, gives every iterator a background thread tha
 re-tunes the pipeline at growing intervals: it wakes 10 ms after the first batch,
 then 20 ms later, 40 ms, and so on, up to a minute apart. When an iterator is
 deleted, its destructor waits for that thread, and in TensorFlow 2.21 the thread
-does not leave its wait before its next wake-up (a gdb dump shows the Python thread
-in `RootDataset::Iterator::~Iterator` and the tuner in `Model::OptimizeLoop`'s timed
-wait). Meanwhile every core sits idle. Deleting an iterator after 4 s therefore
-waits until 5.11 s, after 25 s until 40.95 s. Iterators go away at the end of every
-`fit` call, in an LR finder that stops after a set number of batches, with
-`steps_per_epoch` on a repeated dataset. The `pipeline` benchmark measures what it
-costs `fit` and `find_learning_rate` (benchmarks/RESULTS.md).
+often stays in its wait until its next wake-up although it was asked to stop (a gdb
+dump shows the Python thread in `RootDataset::Iterator::~Iterator` and the tuner in
+`Model::OptimizeLoop`'s timed wait). Meanwhile every core sits idle: deleting an
+iterator after 4 s can wait until 5.11 s, after 25 s until 40.95 s. Iterators go
+away at the end of every `fit` call, in an LR finder that stops after a set number
+of batches, with `steps_per_epoch` on a repeated dataset. The `pipeline` benchmark
+measures what it costs `fit` and `find_learning_rate` (benchmarks/RESULTS.md).
 
 Without the autotuner, `tf.data.AUTOTUNE` still means something: a parallel `map`
 keeps the tuner's starting point (one call per core, up to 16) and
