@@ -15,7 +15,7 @@ measures what it costs `fit` and `find_learning_rate` (benchmarks/RESULTS.md).
 Without the autotuner, `tf.data.AUTOTUNE` still means something: a parallel `map`
 keeps the tuner's starting point (one call per core, up to 16) and
 `prefetch(AUTOTUNE)` still grows its buffer when the consumer finds it empty. The
-library's pipelines deliver over 30 times what ResNet-20 training consumes on the
+library's pipelines deliver about 30 times what ResNet-20 training consumes on the
 course's 2-core machine either way.
 """
 
