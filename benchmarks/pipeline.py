@@ -198,24 +198,26 @@ def _learner_calls(settings, threads, env, numbers, ratios, log):
     ]
     config = {"threads": threads, "warmup": 1, "contenders": contenders}
     log("starting the learner-calls worker")
-    seconds = {(call, setup): [] for call in CALLS for setup in CALL_SETUPS}
     idle = {(call, setup): [] for call in CALLS for setup in CALL_SETUPS}
     with Worker("learner-calls", config, env=env) as worker:
         for ident, state in worker.info["contenders"].items():
             if not state["ok"]:
                 raise RuntimeError(f"{ident} failed: {state['error']}")
-        setups = list(CALL_SETUPS)
-        for round_index in range(settings["call_repeats"]):
-            order = setups if round_index % 2 == 0 else setups[::-1]
-            for call, steps_key in CALLS.items():
-                for setup in order:
-                    reply = worker.request(op="run", id=setup, task=call, steps=settings[steps_key])
-                    seconds[call, setup].append(reply["seconds"])
-                    idle[call, setup].append(reply["idle_seconds"])
-                    log(
-                        f"  round {round_index + 1}/{settings['call_repeats']}  {call} {setup}: "
-                        f"{reply['seconds']:.2f} s, idle {reply['idle_seconds'] or 0:.2f} core-s"
-                    )
+
+        def runner(call, setup):
+            def measure():
+                reply = worker.request(op="run", id=setup, task=call, steps=settings[CALLS[call]])
+                idle[call, setup].append(reply["idle_seconds"])
+                return reply["seconds"]
+
+            return measure
+
+        samples = alternate(
+            {f"{call} {setup}": runner(call, setup) for call, setup in idle},
+            settings["call_repeats"],
+            log=log,
+        )
+    seconds = {(call, setup): samples[f"{call} {setup}"].values for call, setup in idle}
     rows = []
     for call in CALLS:
         # The wait hits some calls and not others, so a median per round hides it; the
@@ -227,17 +229,16 @@ def _learner_calls(settings, threads, env, numbers, ratios, log):
         )
         for setup, (_, description) in CALL_SETUPS.items():
             values, idles = seconds[call, setup], [i for i in idle[call, setup] if i is not None]
-            numbers[f"{call}_{setup}_seconds"] = statistics.median(values)
-            numbers[f"{call}_{setup}_idle_core_seconds"] = (
+            median = numbers[f"{call}_{setup}_seconds"] = statistics.median(values)
+            mean_idle = numbers[f"{call}_{setup}_idle_core_seconds"] = (
                 statistics.mean(idles) if idles else float("nan")
             )
             rows.append(
                 [
                     f"`{call}`",
                     description,
-                    f"{fmt(statistics.median(values), 2)} ({fmt(min(values), 2)}-"
-                    f"{fmt(max(values), 2)})",
-                    f"{fmt(statistics.mean(idles), 2)} ({fmt(max(idles), 2)})" if idles else "n/a",
+                    f"{fmt(median, 2)} ({fmt(min(values), 2)}-{fmt(max(values), 2)})",
+                    f"{fmt(mean_idle, 2)} ({fmt(max(idles), 2)})" if idles else "n/a",
                     f"**{fmt(ratio, 2)}x** ({fmt(ratios[f'{call}_speedup_median_per_round'], 2)}x)"
                     if setup == "library"
                     else "1x",
