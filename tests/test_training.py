@@ -494,6 +494,24 @@ def test_fit_applies_the_recipe(tmp_path):
         fit(model, tiny_images(), epochs=1, profile="ci", out_dir=3)
 
 
+def test_fit_traces_the_training_step_once():
+    # Keras creates a missing optimizer state while it traces the first training step, and a
+    # tf.function that creates variables is traced a second time; `fit` builds the state first.
+    model = tiny_convnet()
+    traces = []
+    keras_train_step = model.train_step
+
+    def counting_train_step(data):
+        traces.append(1)
+        return keras_train_step(data)
+
+    model.train_step = counting_train_step
+    fit(model, tiny_images(), epochs=2, profile="ci", verbose=0)
+    assert len(traces) == 1
+    assert model.optimizer.built
+    assert int(model.optimizer.iterations) == 6
+
+
 def test_tensorboard_on_request(tmp_path):
     if importlib.util.find_spec("tensorboard") is None:
         with pytest.raises(ImportError, match="pip install tensorboard"):
