@@ -16,9 +16,19 @@ Benchmarks (`python -m benchmarks --list`):
   in TensorFlow and PyTorch (the same oneDNN kernels), at 2 threads and 1.
 * `resnet50`: `rk.ResNet50` against `keras.applications.ResNet50`.
 * `pipeline`: the tf.data input pipeline against ResNet-20 training.
+* `first_step`: a new model's first training step, with the optimizer's state made
+  before the step is traced (as `fit` does) and in it (Keras' default).
 * `notebooks`: wall time of each notebook in the `ci` profile.
 
 `python -m benchmarks.gpu` is a separate one-shot GPU script.
 """
 
-BENCHMARK_NAMES = ("resnet20", "breakdown", "kernels", "resnet50", "pipeline", "notebooks")
+BENCHMARK_NAMES = (
+    "resnet20",
+    "breakdown",
+    "kernels",
+    "resnet50",
+    "pipeline",
+    "first_step",
+    "notebooks",
+)

@@ -113,6 +113,36 @@ class Worker:
         self.close()
 
 
+def library_worker(name, contenders, threads, warmup, log=print):
+    """Starts a TensorFlow worker for library contenders and waits until all are warm.
+
+    Args:
+        name: the worker's label (progress and error messages).
+        contenders: the contender specs (see `benchmarks._worker`).
+        threads: TensorFlow's intra-op threads, also set in the environment.
+        warmup: warm-up calls per task.
+        log: progress output.
+
+    Returns:
+        The started `Worker` (a context manager that stops it).
+
+    Raises:
+        RuntimeError: a contender failed to build or to warm up.
+    """
+    config = {"threads": threads, "warmup": warmup, "contenders": contenders}
+    env = dict(thread_environment(threads), KERAS_BACKEND="tensorflow")
+    started = time.perf_counter()
+    log(f"starting the {name} worker")
+    worker = Worker(name, config, env=env)
+    failed = {ident: state for ident, state in worker.info["contenders"].items() if not state["ok"]}
+    if failed:
+        worker.close()
+        ident, state = next(iter(failed.items()))
+        raise RuntimeError(f"{ident} failed: {state['error']}")
+    log(f"warm-up done in {time.perf_counter() - started:.0f} s; measuring")
+    return worker
+
+
 @dataclass
 class Samples:
     """Repeated measurements of one contender (a rate: higher is better)."""

@@ -10,10 +10,11 @@ put first on sys.path), `threads`,
 Protocol, JSON lines: the worker first answers `{"ok": true, "contenders": {...}}`
 (each contender `{"ok": true, "warmup_s": [...]}` or `{"ok": false, "error": ...}`),
 then answers each `{"op": "run", "id": ..., "task": ..., "steps": N}` with
-`{"ok": true, "seconds": s, "count": c, "cpu_seconds": u, "idle_seconds": i}` (c
-items, e.g. images, in s seconds of wall time; u seconds of this process's CPU time,
-user plus system; i seconds in which the machine's cores sat idle, summed over
-cores, from /proc/stat where it exists, else null) until `{"op": "quit"}`.
+`{"ok": true, "seconds": s, "count": c, "cpu_seconds": u, "idle_seconds": i,
+"extra": {...}}` (c items, e.g. images, in s seconds of wall time; u seconds of this
+process's CPU time, user plus system; i seconds in which the machine's cores sat
+idle, summed over cores, from /proc/stat where it exists, else null; extra what the
+contender counted besides, e.g. traces) until `{"op": "quit"}`.
 Framework chatter on stdout is redirected to stderr so that the
 protocol channel stays clean.
 """
@@ -83,7 +84,8 @@ class KerasCifar:
 
     `setup="library"` compiles as `resnet_keras.training.fit` does for a learner:
     the paper recipe's SGD and loss, coupled weight decay on every variable, an
-    accuracy metric and the profile's XLA setting for this machine. Overrides:
+    accuracy metric and the profile's XLA setting for this machine, and makes the
+    optimizer's state before the first step. Overrides:
     `jit_compile`, `steps_per_execution`.
     """
 
@@ -108,7 +110,12 @@ class KerasCifar:
 
         import resnet_keras as rk
         from resnet_keras.data import synthetic
-        from resnet_keras.training import accelerator_settings, apply_weight_decay, get_recipe
+        from resnet_keras.training import (
+            accelerator_settings,
+            apply_weight_decay,
+            get_recipe,
+            initialise,
+        )
 
         keras.utils.set_random_seed(0)
         self.keras = keras
@@ -133,6 +140,7 @@ class KerasCifar:
             jit_compile=jit_compile,
             steps_per_execution=steps_per_execution,
         )
+        initialise(self.model, self.model.optimizer)  # as `fit` does: one trace of the step
         self.driver = driver
         self.data = synthetic(4 * batch, batch, repeat=True, seed=0)
         images, labels = synthetic(4 * batch, batch, seed=0, as_numpy=True)
@@ -538,6 +546,77 @@ class LearnerCalls:
         return {"autotune": self.train.options().autotune.enabled}
 
 
+class FirstStep:
+    """A new ResNet's first training step, with the optimizer's state made before or in it.
+
+    Each `run("first_step", 1)` builds a fresh `rk.CifarResNet(depth)`, compiles it as
+    `resnet_keras.training.fit` does and times its first `train_on_batch`. With
+    `build_optimizer_first=True` the optimizer's state is created beforehand with
+    `resnet_keras.training.initialise`, as `fit` does (the call is inside the timing);
+    with False, Keras' default, the state is created while the step is traced, and a
+    tf.function that creates variables is traced twice. `extra["traces"]` counts the
+    traces of the model's `train_step`.
+    """
+
+    def __init__(self, build_optimizer_first=True, depth=20, batch=128, **_):
+        import keras
+
+        from resnet_keras.training import accelerator_settings
+
+        self.keras = keras
+        self.depth, self.batch = depth, batch
+        self.build_optimizer_first = bool(build_optimizer_first)
+        self.jit_compile = accelerator_settings()["jit_compile"]
+        images, labels = _synthetic_batches(batch, (32, 32, 3), num_batches=1)
+        self.images = keras.ops.convert_to_tensor(images)
+        self.labels = keras.ops.convert_to_tensor(labels)
+        self.extra = {}
+
+    def run(self, task, steps):
+        import gc
+
+        import resnet_keras as rk
+        from resnet_keras.training import apply_weight_decay, get_recipe, initialise
+
+        if task != "first_step":
+            raise ValueError(f"unknown task {task!r}")
+        keras = self.keras
+        # The previous model's graphs go first, so that each call starts from the same state.
+        keras.backend.clear_session()
+        gc.collect()
+        keras.utils.set_random_seed(0)
+        model = rk.CifarResNet(self.depth)
+        recipe = get_recipe("paper")
+        apply_weight_decay(model, recipe.weight_decay, include=recipe.decay_on)
+        model.compile(
+            optimizer=recipe.build_optimizer(total_steps=64000),
+            loss=recipe.build_loss(),
+            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+            jit_compile=self.jit_compile,
+        )
+        traces = []
+        keras_train_step = model.train_step
+
+        def counting_train_step(data):
+            traces.append(1)
+            return keras_train_step(data)
+
+        model.train_step = counting_train_step
+        start = time.perf_counter()
+        if self.build_optimizer_first:
+            initialise(model, model.optimizer)
+        model.train_on_batch(self.images, self.labels)
+        seconds = time.perf_counter() - start
+        self.extra = {"traces": len(traces)}
+        return seconds, 1
+
+    def describe(self):
+        return {"build_optimizer_first": self.build_optimizer_first, "depth": self.depth}
+
+
+# Kinds that run the library on Keras: `resnet_keras` is imported before TensorFlow.
+_LIBRARY_KINDS = {"keras_cifar", "keras_resnet50", "pipeline", "learner_calls", "first_step"}
+
 _BUILDERS = {
     "keras_cifar": KerasCifar,
     "keras_resnet50": KerasResNet50,
@@ -545,6 +624,7 @@ _BUILDERS = {
     "matmul": MatMul,
     "pipeline": Pipeline,
     "learner_calls": LearnerCalls,
+    "first_step": FirstStep,
     "conv_kernels": ConvKernels,
 }
 
@@ -593,16 +673,11 @@ def main(argv):
         if s["kind"] in ("matmul", "conv_kernels")
     }
     try:
-        if kinds & {"keras_cifar", "keras_resnet50", "pipeline", "learner_calls"} or (
-            "conv_kernels" in kinds and "tensorflow" in frameworks
-        ):
+        if kinds & _LIBRARY_KINDS or ("conv_kernels" in kinds and "tensorflow" in frameworks):
             # A learner's notebook imports the library first; whatever it sets up at
             # import time (before TensorFlow starts) is part of its default.
             import resnet_keras  # noqa: F401
-        if (
-            kinds & {"keras_cifar", "keras_resnet50", "pipeline", "learner_calls"}
-            and backend == "tensorflow"
-        ):
+        if kinds & _LIBRARY_KINDS and backend == "tensorflow":
             _setup_tensorflow(config)
         if "tensorflow" in frameworks:
             _setup_tensorflow(config)
@@ -660,6 +735,8 @@ def main(argv):
                     "count": count,
                     "cpu_seconds": cpu,
                     "idle_seconds": idle,
+                    # What a contender found out during the call besides its time.
+                    "extra": getattr(contenders[request["id"]], "extra", {}),
                 }
             )
         except Exception as error:  # noqa: BLE001 - reported to the parent

@@ -24,19 +24,17 @@ call: with the autotuning thread, deleting the iterator waits with the cores idl
 from __future__ import annotations
 
 import statistics
-import time
 
 from benchmarks._harness import (
     Result,
-    Worker,
     alternate,
     default_threads,
     fmt,
+    library_worker,
     markdown_table,
     median_of_ratios,
     merge_settings,
     paired_ratio,
-    thread_environment,
 )
 
 FULL = dict(
@@ -112,15 +110,7 @@ def run(quick=False, threads=None, log=print, **overrides):
             warmup_tasks={"train": settings["train_steps"]},
         )
     )
-    config = {"threads": threads, "warmup": settings["warmup"], "contenders": contenders}
-    env = dict(thread_environment(threads), KERAS_BACKEND="tensorflow")
-    started = time.perf_counter()
-    log("starting the pipeline worker")
-    with Worker("pipeline", config, env=env) as worker:
-        for ident, state in worker.info["contenders"].items():
-            if not state["ok"]:
-                raise RuntimeError(f"{ident} failed: {state['error']}")
-        log(f"warm-up done in {time.perf_counter() - started:.0f} s; measuring")
+    with library_worker("pipeline", contenders, threads, settings["warmup"], log) as worker:
 
         def runner(ident, task, steps):
             def measure():
@@ -159,7 +149,7 @@ def run(quick=False, threads=None, log=print, **overrides):
             "",
         ]
     )
-    calls_markdown = _learner_calls(settings, threads, env, numbers, ratios, log)
+    calls_markdown = _learner_calls(settings, threads, numbers, ratios, log)
     intro = (
         f"Batch {batch}, augmentation on (pad 4, random crop; flip for the CIFAR-shaped data), "
         f"{threads} TensorFlow threads, {settings['repeats']} alternating rounds of "
@@ -179,7 +169,7 @@ def run(quick=False, threads=None, log=print, **overrides):
     )
 
 
-def _learner_calls(settings, threads, env, numbers, ratios, log):
+def _learner_calls(settings, threads, numbers, ratios, log):
     """Times `fit` and `find_learning_rate` with and without tf.data's autotuning thread.
 
     Fills `numbers` and `ratios` and returns the markdown of the section.
@@ -196,13 +186,8 @@ def _learner_calls(settings, threads, env, numbers, ratios, log):
         )
         for setup, (autotune, _) in CALL_SETUPS.items()
     ]
-    config = {"threads": threads, "warmup": 1, "contenders": contenders}
-    log("starting the learner-calls worker")
     idle = {(call, setup): [] for call in CALLS for setup in CALL_SETUPS}
-    with Worker("learner-calls", config, env=env) as worker:
-        for ident, state in worker.info["contenders"].items():
-            if not state["ok"]:
-                raise RuntimeError(f"{ident} failed: {state['error']}")
+    with library_worker("learner-calls", contenders, threads, 1, log) as worker:
 
         def runner(call, setup):
             def measure():

@@ -12,19 +12,16 @@ is kept to a few steps per round. Stalls of this VM (every thread blocked for
 
 from __future__ import annotations
 
-import time
-
 from benchmarks._harness import (
     Result,
-    Worker,
     alternate,
     default_threads,
     fmt,
+    library_worker,
     markdown_table,
     median_of_ratios,
     merge_settings,
     paired_ratio,
-    thread_environment,
 )
 
 FULL = dict(batch=32, size=224, train_steps=2, infer_steps=8, repeats=8, warmup=1)
@@ -71,16 +68,8 @@ def run(quick=False, threads=None, log=print, **overrides):
         )
         for label, variant in VARIANTS.items()
     ]
-    config = {"threads": threads, "warmup": settings["warmup"], "contenders": contenders}
-    env = dict(thread_environment(threads), KERAS_BACKEND="tensorflow")
-    started = time.perf_counter()
-    log("starting the ResNet-50 worker (builds both models, warms up)")
     calls = {}
-    with Worker("resnet50", config, env=env) as worker:
-        for ident, state in worker.info["contenders"].items():
-            if not state["ok"]:
-                raise RuntimeError(f"{ident} failed: {state['error']}")
-        log(f"warm-up done in {time.perf_counter() - started:.0f} s; measuring")
+    with library_worker("ResNet-50", contenders, threads, settings["warmup"], log) as worker:
 
         def runner(key, ident, task, steps):
             def measure():
