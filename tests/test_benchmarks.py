@@ -168,6 +168,17 @@ def test_pipeline_quick_compares_the_input_pipeline_with_training():
         assert f"| `{call}` |" in result.markdown
 
 
+def test_first_step_quick_traces_once_as_fit_sets_up_and_twice_by_default():
+    from benchmarks import first_step
+
+    result = first_step.run(quick=True, log=lambda line: None)
+    assert result.numbers["resnet8_library_traces"] == 1
+    assert result.numbers["resnet8_keras_traces"] == 2
+    assert _positive(result.numbers["resnet8_library_seconds"])
+    assert _positive(result.ratios["resnet8"])
+    assert "| ResNet-8 |" in result.markdown
+
+
 def test_notebooks_quick_executes_a_notebook(tmp_path):
     from benchmarks import notebooks
 
