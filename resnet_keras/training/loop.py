@@ -43,7 +43,9 @@ def initialise(model: keras.Model, optimizer: keras.optimizers.Optimizer, sample
     The weights themselves were drawn at random when the model was built (He-normal for the
     library's convolutions); call `resnet_keras.determinism.set_determinism(seed)` *before*
     building the model to make that draw repeatable. This step builds the model if it is not built
-    yet and creates the optimizer's state (the momentum buffers, all zeros).
+    yet and creates the optimizer's state (the momentum buffers, all zeros). Made here, outside any
+    `tf.function`, the state also lets a compiled training step be traced once: Keras would create
+    it while tracing the first step, and a `tf.function` that creates variables is traced twice.
 
     Args:
         model: The model to train.

@@ -194,7 +194,7 @@ def fit(
     # Create the optimizer's state (the momentum buffers) here, not inside the first training
     # step: Keras would create it while tracing that step, and a tf.function that creates
     # variables is traced twice. Tracing is most of a new model's first step (ResNet-20 on the
-    # reference CPU: 7.1 s with two traces, 3.5 s with one; benchmarks/RESULTS.md).
+    # reference CPU: 6.6 s with two traces, 3.4 s with one; benchmarks/RESULTS.md).
     initialise(model, model.optimizer)
 
     if monitor is None:
