@@ -79,6 +79,26 @@ def _backend_batches(keras, images, labels, batch):
     ]
 
 
+def _compile_as_fit(model, jit_compile, steps_per_execution=1):
+    """The paper recipe's weight decay, SGD, loss and accuracy metric, as `fit` compiles.
+
+    The optimizer's state is left to the caller (`fit` makes it right after this).
+    """
+    import keras
+
+    from resnet_keras.training import apply_weight_decay, get_recipe
+
+    recipe = get_recipe("paper")
+    apply_weight_decay(model, recipe.weight_decay, include=recipe.decay_on)
+    model.compile(
+        optimizer=recipe.build_optimizer(total_steps=64000),
+        loss=recipe.build_loss(),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        jit_compile=jit_compile,
+        steps_per_execution=steps_per_execution,
+    )
+
+
 class KerasCifar:
     """`rk.CifarResNet(depth)` on the current Keras backend, trained with `model.fit`.
 
@@ -110,20 +130,13 @@ class KerasCifar:
 
         import resnet_keras as rk
         from resnet_keras.data import synthetic
-        from resnet_keras.training import (
-            accelerator_settings,
-            apply_weight_decay,
-            get_recipe,
-            initialise,
-        )
+        from resnet_keras.training import accelerator_settings, initialise
 
         keras.utils.set_random_seed(0)
         self.keras = keras
         self.batch = batch
         self.model = rk.CifarResNet(depth)
         self.macs = rk.count_macs(self.model)
-        recipe = get_recipe("paper")
-        apply_weight_decay(self.model, recipe.weight_decay, include=recipe.decay_on)
         if jit_compile is None:
             # `fit` passes the profile's setting (no XLA on a CPU); it is written for the
             # TensorFlow backend. Other backends get Keras' own default ("auto": jax.jit
@@ -133,13 +146,7 @@ class KerasCifar:
                 accelerator_settings()["jit_compile"] if backend == "tensorflow" else "auto"
             )
         self.jit_compile = jit_compile
-        self.model.compile(
-            optimizer=recipe.build_optimizer(total_steps=64000),
-            loss=recipe.build_loss(),
-            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-            jit_compile=jit_compile,
-            steps_per_execution=steps_per_execution,
-        )
+        _compile_as_fit(self.model, jit_compile, steps_per_execution)
         initialise(self.model, self.model.optimizer)  # as `fit` does: one trace of the step
         self.driver = driver
         self.data = synthetic(4 * batch, batch, repeat=True, seed=0)
@@ -576,7 +583,7 @@ class FirstStep:
         import gc
 
         import resnet_keras as rk
-        from resnet_keras.training import apply_weight_decay, get_recipe, initialise
+        from resnet_keras.training import initialise
 
         if task != "first_step":
             raise ValueError(f"unknown task {task!r}")
@@ -586,14 +593,7 @@ class FirstStep:
         gc.collect()
         keras.utils.set_random_seed(0)
         model = rk.CifarResNet(self.depth)
-        recipe = get_recipe("paper")
-        apply_weight_decay(model, recipe.weight_decay, include=recipe.decay_on)
-        model.compile(
-            optimizer=recipe.build_optimizer(total_steps=64000),
-            loss=recipe.build_loss(),
-            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-            jit_compile=self.jit_compile,
-        )
+        _compile_as_fit(model, self.jit_compile)
         traces = []
         keras_train_step = model.train_step
 
