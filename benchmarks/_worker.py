@@ -80,23 +80,11 @@ def _backend_batches(keras, images, labels, batch):
 
 
 def _compile_as_fit(model, jit_compile, steps_per_execution=1):
-    """The paper recipe's weight decay, SGD, loss and accuracy metric, as `fit` compiles.
+    """Compiles `model` with the paper recipe through the function `fit` itself compiles with."""
+    from resnet_keras.training import get_recipe
+    from resnet_keras.training.trainer import _compile_with_recipe
 
-    The optimizer's state is left to the caller (`fit` makes it right after this).
-    """
-    import keras
-
-    from resnet_keras.training import apply_weight_decay, get_recipe
-
-    recipe = get_recipe("paper")
-    apply_weight_decay(model, recipe.weight_decay, include=recipe.decay_on)
-    model.compile(
-        optimizer=recipe.build_optimizer(total_steps=64000),
-        loss=recipe.build_loss(),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-        jit_compile=jit_compile,
-        steps_per_execution=steps_per_execution,
-    )
+    _compile_with_recipe(model, get_recipe("paper"), 64000, jit_compile, steps_per_execution)
 
 
 class KerasCifar:
