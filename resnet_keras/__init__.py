@@ -14,10 +14,11 @@ Examples:
 # First, before anything imports TensorFlow: CPU kernel defaults read at its import.
 from resnet_keras import _runtime  # noqa: F401, I001
 
-from resnet_keras import analysis, data, exercises, layers, models, plots, profiles, training
+import importlib
+
+from resnet_keras import analysis, exercises, layers, models, plots, profiles
 from resnet_keras._runtime import onednn_enabled
 from resnet_keras.analysis import count_macs, count_trainable_params, gradient_norms
-from resnet_keras.data import load, show_images
 from resnet_keras.determinism import set_determinism
 from resnet_keras.layers import BasicBlock, BottleneckBlock, ParameterFreeShortcut
 from resnet_keras.models import (
@@ -34,7 +35,34 @@ from resnet_keras.models import (
     SeedResNet,
 )
 from resnet_keras.profiles import Profile, get_profile
-from resnet_keras.training import find_learning_rate, fit, train_with_gradient_tape
+
+# The input pipelines and the trainer use tf.data, so they are imported on first
+# use: the layers and models then import on the JAX and PyTorch backends without
+# TensorFlow installed (a GPU machine with only JAX, say).
+_LAZY = {
+    "data": ("resnet_keras.data", None),
+    "training": ("resnet_keras.training", None),
+    "load": ("resnet_keras.data", "load"),
+    "show_images": ("resnet_keras.data", "show_images"),
+    "find_learning_rate": ("resnet_keras.training", "find_learning_rate"),
+    "fit": ("resnet_keras.training", "fit"),
+    "train_with_gradient_tape": ("resnet_keras.training", "train_with_gradient_tape"),
+}
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'resnet_keras' has no attribute {name!r}")
+    module_name, attribute = _LAZY[name]
+    module = importlib.import_module(module_name)
+    value = module if attribute is None else getattr(module, attribute)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __version__ = "0.1.0"
 

@@ -75,3 +75,38 @@ def test_this_test_session_runs_what_a_learner_runs():
     # tests/conftest.py imports resnet_keras before keras, as the notebooks do.
     expected = os.environ.get(ONEDNN_VARIABLE) != "0"
     assert rk.onednn_enabled() is expected
+
+
+# Whatever Python never imports it does not need installed: the check is that
+# nothing on the way to a built, called model imports TensorFlow.
+WITHOUT_TENSORFLOW = """
+import json, sys
+import numpy as np
+import resnet_keras as rk
+model = rk.CifarResNet(20)
+logits = model(np.zeros((2, 32, 32, 3), "float32"), training=True)
+before = sorted(name for name in ("tensorflow", "tensorflow_datasets") if name in sys.modules)
+rk.fit  # the trainer uses tf.data: imported on first use
+print(json.dumps([rk.count_trainable_params(model), list(logits.shape), before,
+                  "tensorflow" in sys.modules]))
+"""
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_layers_and_models_import_without_tensorflow(backend):
+    # A JAX- or PyTorch-only machine (a lent GPU, say) can build and run the models.
+    completed = subprocess.run(
+        [sys.executable, "-c", WITHOUT_TENSORFLOW],
+        env={**os.environ, "KERAS_BACKEND": backend},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    params, shape, imported_before, imported_after = json.loads(
+        completed.stdout.strip().splitlines()[-1]
+    )
+    assert params == 269_722  # the 0.27M of the paper's Table 6
+    assert shape == [2, 10]
+    assert imported_before == []
+    assert imported_after is True
