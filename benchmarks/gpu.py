@@ -1,159 +1,355 @@
-"""Benchmark 7, one shot on a GPU: CIFAR ResNet training images/s, fp32 / mixed, XLA off / on.
+"""Benchmark 7, one shot on a GPU: CIFAR ResNet training images/s, by precision, compiled or not.
 
-Run: `python -m benchmarks.gpu` (defaults sized for well under 8 minutes on one
-H100, TensorFlow start and XLA compilation included). For every depth (20, 56)
-the four setups (float32 or mixed_float16, jit_compile False or True) are built,
-warmed up (the first call, which holds the compilation, is reported), then timed in
-alternating rounds of `--steps` `model.fit` steps on synthetic CIFAR-shaped data.
-A markdown table goes to stdout and, with `--output` (default `$OUT/gpu_results.md`
-when `$OUT` is set), to a file. A time budget (`--budget-s`) skips what would not
-fit instead of running over.
+Run: `python -m benchmarks.gpu --backend B` with B one of
+
+* `tensorflow`, `jax`, `torch`: `rk.CifarResNet(depth)` trained with `model.fit`
+  on that Keras backend; "compiled" is `jit_compile=True`, which means XLA on
+  TensorFlow and JAX and `torch.compile` on PyTorch;
+* `plain-pytorch`: the same network written directly in PyTorch
+  (`benchmarks.torch_resnet`, channels_last, SGD), the yardstick of
+  `benchmarks/resnet20.py`; "compiled" is `torch.compile`, mixed precision is
+  `torch.autocast` (with a gradient scaler for float16).
+
+For every depth (20, 56) each setup (float32, mixed_float16 or mixed_bfloat16;
+compiled or not) is built and warmed up (the first call holds the compilation
+and is reported), then timed in alternating rounds on synthetic CIFAR-shaped
+data: Keras on TensorFlow reads a cached tf.data pipeline, the other backends
+NumPy arrays. A round is `--steps` steps, fewer for a setup so slow that they
+would take over `--round-s` seconds (measured on a short probe call). A time
+budget (`--budget-s`) skips what would not fit instead of running over, and the
+markdown table is rewritten to `--output` (default `$OUT/gpu_<backend>.md` when
+`$OUT` is set) after every depth, so a run cut short keeps what it measured.
 
 On a machine without a GPU it still runs (on the CPU), which is how it is tested:
 `python -m benchmarks.gpu --steps 1 --repeats 1 --batch 8 --depths 20`.
+Keras on JAX or PyTorch needs no TensorFlow installed.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import statistics
 import sys
 import time
 
-PRECISIONS = ("float32", "mixed_float16")
+BACKENDS = ("tensorflow", "jax", "torch", "plain-pytorch")
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+COMPILERS = {
+    "tensorflow": "XLA (`jit_compile=True`)",
+    "jax": "XLA (`jit_compile=True`, Keras' default on JAX)",
+    "torch": "`torch.compile` (`jit_compile=True`)",
+    "plain-pytorch": "`torch.compile`",
+}
 
 
 def _parse(argv):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.gpu", description=__doc__)
-    parser.add_argument("--steps", type=int, default=40, help="timed steps per round")
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=os.environ.get("KERAS_BACKEND", "tensorflow"),
+        help="Keras backend, or plain-pytorch (default: $KERAS_BACKEND or tensorflow)",
+    )
+    parser.add_argument("--steps", type=int, default=40, help="timed steps per round (at most)")
+    parser.add_argument("--round-s", type=float, default=3.0, help="seconds a round may take")
     parser.add_argument("--repeats", type=int, default=3, help="alternating rounds")
     parser.add_argument("--warmup-steps", type=int, default=5, help="steps of the first call")
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--depths", type=int, nargs="+", default=[20, 56])
-    parser.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=list(PRECISIONS))
-    parser.add_argument("--xla", choices=("both", "off", "on"), default="both")
+    parser.add_argument(
+        "--precisions", nargs="+", choices=PRECISIONS, default=["float32", "mixed_float16"]
+    )
+    parser.add_argument(
+        "--xla", choices=("both", "off", "on"), default="both", help="compiled: both, off or on"
+    )
     parser.add_argument(
         "--budget-s", type=float, default=420.0, help="stop starting new work after this"
     )
     parser.add_argument(
-        "--output", default=None, help="markdown file (default $OUT/gpu_results.md)"
+        "--output", default=None, help="markdown file (default $OUT/gpu_<backend>.md)"
+    )
+    parser.add_argument(
+        "--torch-compile-mode",
+        choices=("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
+        default="default",
+        help="plain-pytorch: torch.compile's mode (reduce-overhead replays CUDA graphs)",
     )
     args = parser.parse_args(argv)
     for name in ("steps", "repeats", "warmup_steps", "batch"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    if args.round_s <= 0:
+        parser.error("--round-s must be > 0")
+    bad_depths = [depth for depth in args.depths if depth < 8 or (depth - 2) % 6]
+    if bad_depths:
+        parser.error(f"--depths must be 6n+2 with n >= 1 (20, 32, 44, 56, 110); got {bad_depths}")
     return args
+
+
+def _synthetic(batch, batches):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((batch * batches, 32, 32, 3), dtype=np.float32)
+    labels = rng.integers(0, 10, size=batch * batches).astype(np.int32)
+    return images, labels
+
+
+class KerasSetup:
+    """`rk.CifarResNet(depth)` compiled with SGD and trained by `model.fit`."""
+
+    def __init__(self, depth, precision, compiled, batch, batches):
+        import keras
+
+        import resnet_keras as rk
+
+        self.keras, self.batch = keras, batch
+        keras.mixed_precision.set_global_policy(precision)
+        try:
+            keras.utils.set_random_seed(0)
+            self.model = rk.CifarResNet(depth)
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
+        # Keras wraps the optimizer in a loss scaler itself under mixed_float16.
+        self.model.compile(
+            optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            jit_compile=compiled,
+        )
+        images, labels = _synthetic(batch, batches)
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch)
+            self.data = dataset.cache().repeat().prefetch(tf.data.AUTOTUNE)
+            self.arrays = None
+        else:
+            self.data, self.arrays = None, (images, labels)
+
+    def run(self, steps):
+        start = time.perf_counter()
+        if self.data is not None:
+            self.model.fit(self.data, epochs=1, steps_per_epoch=steps, verbose=0)
+        else:
+            images, labels = self.arrays
+            count = steps * self.batch
+            self.model.fit(
+                images[:count],
+                labels[:count],
+                batch_size=self.batch,
+                epochs=1,
+                shuffle=False,
+                verbose=0,
+            )
+        # Wait for the device: reading a weight back needs the last update done.
+        self.keras.ops.convert_to_numpy(self.model.trainable_weights[-1].value)
+        return time.perf_counter() - start
+
+
+class PlainPytorchSetup:
+    """`benchmarks.torch_resnet.TorchCifarResNet` in channels_last, trained with SGD."""
+
+    def __init__(self, depth, precision, compiled, batch, batches, mode="default"):
+        import torch
+
+        from benchmarks.torch_resnet import TorchCifarResNet
+
+        torch.manual_seed(0)
+        self.torch = torch
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        model = TorchCifarResNet(depth).to(self.device, memory_format=torch.channels_last)
+        self.model = model
+        self.forward = torch.compile(model, mode=mode) if compiled else model
+        self.compiled = compiled
+        self.optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        self.loss = torch.nn.CrossEntropyLoss()
+        self.autocast_dtype = {
+            "float32": None,
+            "mixed_float16": torch.float16,
+            "mixed_bfloat16": torch.bfloat16,
+        }[precision]
+        self.scaler = torch.amp.GradScaler(self.device, enabled=precision == "mixed_float16")
+        images, labels = _synthetic(batch, batches)
+        images = torch.from_numpy(images).permute(0, 3, 1, 2).to(self.device)
+        self.images = [
+            chunk.contiguous(memory_format=torch.channels_last) for chunk in images.split(batch)
+        ]
+        self.labels = list(torch.from_numpy(labels).long().to(self.device).split(batch))
+
+    def run(self, steps):
+        torch = self.torch
+        start = time.perf_counter()
+        self.model.train()
+        for step in range(steps):
+            index = step % len(self.images)
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.compiled:
+                # A new step: CUDA graphs (reduce-overhead) may reuse the last one's outputs.
+                torch.compiler.cudagraph_mark_step_begin()
+            with torch.autocast(
+                self.device, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None
+            ):
+                loss = self.loss(self.forward(self.images[index]), self.labels[index])
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        loss.item()  # waits for the device
+        return time.perf_counter() - start
+
+
+def _describe_device(backend):
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        for gpu in gpus:
+            # Grow on demand: one process builds several models in turn.
+            tf.config.experimental.set_memory_growth(gpu, True)
+        if not gpus:
+            return "CPU only (no GPU visible)", f"TensorFlow {tf.__version__}"
+        details = tf.config.experimental.get_device_details(gpus[0])
+        name = details.get("device_name", gpus[0].name)
+        capability = details.get("compute_capability")
+        return f"{name} (compute capability {capability})", f"TensorFlow {tf.__version__}"
+    if backend == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        kind = device.device_kind if device.platform != "cpu" else "CPU only (no GPU visible)"
+        return kind, f"JAX {jax.__version__}"
+    import torch
+
+    if not torch.cuda.is_available():
+        return "CPU only (no GPU visible)", f"PyTorch {torch.__version__}"
+    capability = ".".join(map(str, torch.cuda.get_device_capability(0)))
+    name = torch.cuda.get_device_name(0)
+    return f"{name} (compute capability {capability})", f"PyTorch {torch.__version__}"
+
+
+def _table(backend, header, rows, total_s):
+    lines = [
+        f"# GPU benchmark: {backend}",
+        "",
+        *[f"- {line}" for line in header],
+        "",
+        "| model | precision | compiled | images/s (median) | vs float32 not compiled "
+        "| first call s | steps per round |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append("| " + " | ".join(str(cell) for cell in row) + " |")
+    lines += ["", f"wall time so far {total_s:.0f} s", ""]
+    return "\n".join(lines)
 
 
 def main(argv=None):
     args = _parse(argv)
     started = time.perf_counter()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ["KERAS_BACKEND"] = "tensorflow"
-    import keras
-    import numpy as np
-    import tensorflow as tf
-
-    import resnet_keras as rk
-
-    gpus = tf.config.list_physical_devices("GPU")
-    for gpu in gpus:
-        tf.config.experimental.set_memory_growth(gpu, True)
-    device = "CPU only (no GPU visible)"
-    if gpus:
-        details = tf.config.experimental.get_device_details(gpus[0])
-        name = details.get("device_name", gpus[0].name)
-        device = f"{name} (compute capability {details.get('compute_capability')})"
-    header = [
-        f"device: {device}",
-        f"TensorFlow {tf.__version__}, Keras {keras.__version__}, "
-        f"Python {platform.python_version()}",
-        f"batch {args.batch}, {args.repeats} alternating rounds of {args.steps} steps "
-        f"after a first call of {args.warmup_steps} steps (compilation included)",
-    ]
-    print("\n".join(header), flush=True)
-
-    rng = np.random.default_rng(0)
-    images = rng.standard_normal((args.batch * 4, 32, 32, 3), dtype=np.float32)
-    labels = rng.integers(0, 10, size=args.batch * 4).astype(np.int32)
-    data = (
-        tf.data.Dataset.from_tensor_slices((images, labels))
-        .batch(args.batch, drop_remainder=True)
-        .cache()
-        .repeat()
-        .prefetch(tf.data.AUTOTUNE)
-    )
 
     def elapsed():
         return time.perf_counter() - started
 
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if args.backend != "plain-pytorch":
+        os.environ["KERAS_BACKEND"] = args.backend  # read once, at Keras' import
+    device, framework = _describe_device(args.backend)
+    if args.backend != "plain-pytorch":
+        import keras
+
+        framework += f", Keras {keras.__version__}"
+    compiler, setup_class = COMPILERS[args.backend], KerasSetup
+    if args.backend == "plain-pytorch":
+        setup_class = functools.partial(PlainPytorchSetup, mode=args.torch_compile_mode)
+        if args.torch_compile_mode != "default":
+            compiler += f' (mode="{args.torch_compile_mode}")'
+    header = [
+        f"device: {device}",
+        f"{framework}, Python {platform.python_version()}",
+        f"backend: {args.backend}; compiled means {compiler}",
+        f"batch {args.batch}; {args.repeats} alternating rounds of up to {args.steps} steps "
+        f"(or {args.round_s:g} s) after a first call of {args.warmup_steps} steps "
+        "(compilation included)",
+    ]
+    print("\n".join(header), flush=True)
+    output = args.output
+    if output is None and os.environ.get("OUT"):
+        output = os.path.join(os.environ["OUT"], f"gpu_{args.backend}.md")
+    compiled_settings = {"both": (False, True), "off": (False,), "on": (True,)}[args.xla]
+    if args.backend == "jax":
+        # Keras' default on JAX is compiled and uncompiled JAX is slow: where the
+        # budget runs out, the uncompiled setups go first. Elsewhere compiling is slow.
+        compiled_settings = compiled_settings[::-1]
+    batches = max(args.steps, args.warmup_steps)
+
     rows = []
     for depth in args.depths:
         setups = {}
-        xla_settings = {"both": (False, True), "off": (False,), "on": (True,)}[args.xla]
-        for precision in args.precisions:
-            for xla in xla_settings:
-                label = (precision, xla)
+        for compiled in compiled_settings:
+            for precision in args.precisions:
+                label = (precision, compiled)
                 if elapsed() > args.budget_s:
-                    rows.append([depth, precision, xla, "skipped (time budget)", "", ""])
+                    setups[label] = {"error": "skipped (time budget)"}
                     continue
-                keras.mixed_precision.set_global_policy(precision)
-                keras.utils.set_random_seed(0)
-                model = rk.CifarResNet(depth)
-                keras.mixed_precision.set_global_policy("float32")
-                model.compile(
-                    optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
-                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                    jit_compile=xla,
-                )
-                start = time.perf_counter()
                 try:
-                    model.fit(data, epochs=1, steps_per_epoch=args.warmup_steps, verbose=0)
+                    setup = setup_class(depth, precision, compiled, args.batch, batches)
+                    first = setup.run(args.warmup_steps)
+                    probe_steps = min(3, args.steps)
+                    per_step = setup.run(probe_steps) / probe_steps
                 except Exception as error:  # noqa: BLE001 - a failing setup is a result
-                    rows.append([depth, precision, xla, f"failed: {type(error).__name__}", "", ""])
+                    message = str(error).splitlines()[0][:120] if str(error) else ""
+                    setups[label] = {"error": f"failed: {type(error).__name__} {message}".strip()}
+                    print(f"ResNet-{depth} {label}: {setups[label]['error']}", flush=True)
                     continue
-                first = time.perf_counter() - start
-                setups[label] = {"model": model, "first": first, "rates": []}
-                print(f"ResNet-{depth} {precision} xla={xla}: first call {first:.1f} s", flush=True)
+                steps = max(1, min(args.steps, int(args.round_s / per_step)))
+                setups[label] = {"setup": setup, "first": first, "steps": steps, "rates": []}
+                print(
+                    f"ResNet-{depth} {precision} compiled={compiled}: first call {first:.1f} s, "
+                    f"{args.batch / per_step:,.0f} images/s on the probe",
+                    flush=True,
+                )
 
+        measured = [label for label, entry in setups.items() if "setup" in entry]
         for round_index in range(args.repeats):
-            order = list(setups)
-            shift = round_index % max(len(order), 1)
-            for label in order[shift:] + order[:shift]:
-                if elapsed() > args.budget_s and setups[label]["rates"]:
+            shift = round_index % max(len(measured), 1)
+            for label in measured[shift:] + measured[:shift]:
+                entry = setups[label]
+                if elapsed() > args.budget_s and entry["rates"]:
                     continue
-                start = time.perf_counter()
-                setups[label]["model"].fit(data, epochs=1, steps_per_epoch=args.steps, verbose=0)
-                rate = args.steps * args.batch / (time.perf_counter() - start)
-                setups[label]["rates"].append(rate)
+                seconds = entry["setup"].run(entry["steps"])
+                entry["rates"].append(entry["steps"] * args.batch / seconds)
 
-        base = setups.get(("float32", False))
-        base_rate = statistics.median(base["rates"]) if base and base["rates"] else None
-        for (precision, xla), setup in setups.items():
-            rate = statistics.median(setup["rates"]) if setup["rates"] else float("nan")
+        base = setups.get(("float32", False), {})
+        base_rate = statistics.median(base["rates"]) if base.get("rates") else None
+        for (precision, compiled), entry in setups.items():
+            on_off = "on" if compiled else "off"
+            if "error" in entry:
+                rows.append([f"ResNet-{depth}", precision, on_off, entry["error"], "", "", ""])
+                continue
+            rate = statistics.median(entry["rates"])
             ratio = f"{rate / base_rate:.2f}" if base_rate else "n/a"
-            rows.append([depth, precision, xla, f"{rate:,.0f}", ratio, f"{setup['first']:.1f}"])
-        del setups
-        keras.backend.clear_session()
+            rows.append(
+                [
+                    f"ResNet-{depth}",
+                    precision,
+                    on_off,
+                    f"{rate:,.0f}",
+                    ratio,
+                    f"{entry['first']:.1f}",
+                    entry["steps"],
+                ]
+            )
+        del setups, measured
+        if args.backend != "plain-pytorch":
+            keras.backend.clear_session()
+        report = _table(args.backend, header, rows, elapsed())
+        if output:
+            with open(output, "w") as handle:
+                handle.write(report)
 
-    table = [
-        "| model | precision | XLA | images/s (median) | vs fp32 no XLA | first call s |",
-        "|---|---|---|---|---|---|",
-    ]
-    for depth, precision, xla, rate, ratio, first in rows:
-        xla = "on" if xla is True else "off" if xla is False else xla
-        table.append(f"| ResNet-{depth} | {precision} | {xla} | {rate} | {ratio} | {first} |")
-    report = "\n".join(["# GPU benchmark", "", *[f"- {line}" for line in header], "", *table])
-    report += f"\n\ntotal wall time {elapsed():.0f} s\n"
     print("\n" + report, flush=True)
-    output = args.output
-    if output is None and os.environ.get("OUT"):
-        output = os.path.join(os.environ["OUT"], "gpu_results.md")
-    if output:
-        with open(output, "w") as handle:
-            handle.write(report)
     return 0
 
 

@@ -187,14 +187,16 @@ def test_notebooks_quick_executes_a_notebook(tmp_path):
     assert "| `smoke.ipynb` |" in result.markdown and "ok" in result.markdown
 
 
-def test_gpu_script_runs_on_the_cpu_with_tiny_sizes(tmp_path):
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "plain-pytorch"])
+def test_gpu_script_runs_on_the_cpu_with_tiny_sizes(tmp_path, backend):
     output = tmp_path / "gpu.md"
     completed = subprocess.run(
         [
             sys.executable,
             "-m",
             "benchmarks.gpu",
-            "--steps=1",
+            f"--backend={backend}",
+            "--steps=2",
             "--repeats=1",
             "--warmup-steps=1",
             "--batch=2",
@@ -208,8 +210,30 @@ def test_gpu_script_runs_on_the_cpu_with_tiny_sizes(tmp_path):
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
     table = output.read_text()
-    assert "| ResNet-20 | float32 | off |" in table
-    assert "| ResNet-20 | mixed_float16 | off |" in table
+    assert f"# GPU benchmark: {backend}" in table
+    rows = {
+        cells[1]: cells
+        for line in table.splitlines()
+        if line.startswith("| ResNet-20 |")
+        for cells in [[cell.strip() for cell in line.strip("|").split("|")]]
+    }
+    assert set(rows) == {"float32", "mixed_float16"}, table
+    for _, _, compiled, rate, _, first, steps in rows.values():
+        assert compiled == "off"
+        assert float(rate.replace(",", "")) > 0, table  # measured, not failed or skipped
+        assert float(first) >= 0 and 1 <= int(steps) <= 2  # seconds, to 0.1
+    assert rows["float32"][4] == "1.00"  # the baseline of the ratio column
+
+
+def test_gpu_script_rejects_a_depth_that_is_not_6n_plus_2():
+    completed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.gpu", "--depths", "20", "21"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 2
+    assert "--depths must be 6n+2" in completed.stderr and "[21]" in completed.stderr
 
 
 def test_breakdown_quick_profiles_a_training_step():
