@@ -124,7 +124,10 @@ class KerasSetup:
             import tensorflow as tf
 
             dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch)
-            self.data = dataset.cache().repeat().prefetch(tf.data.AUTOTUNE)
+            dataset = dataset.cache().repeat().prefetch(tf.data.AUTOTUNE)
+            # Without the autotuner's thread, whose wake-up ends each `fit` call late
+            # (benchmarks/RESULTS.md, input pipeline).
+            self.data = dataset.with_options(rk.data.pipeline_options())
             self.arrays = None
         else:
             self.data, self.arrays = None, (images, labels)
