@@ -231,9 +231,24 @@ class KerasResNet50:
 
 
 class TorchCifar:
-    """The same ResNet in plain PyTorch: SGD momentum 0.9, coupled weight decay 1e-4."""
+    """The same ResNet in plain PyTorch: SGD momentum 0.9, coupled weight decay (1e-4).
 
-    def __init__(self, depth=20, batch=128, memory_format="nchw", compile=False, **_):
+    `device`, `precision` (`torch.autocast`, with a gradient scaler for float16) and
+    `compile_mode` are for `benchmarks/gpu.py`; the CPU benchmarks keep the defaults.
+    """
+
+    def __init__(
+        self,
+        depth=20,
+        batch=128,
+        memory_format="nchw",
+        compile=False,
+        device="cpu",
+        precision="float32",
+        compile_mode="default",
+        weight_decay=1e-4,
+        **_,
+    ):
         import torch
 
         from benchmarks.torch_resnet import TorchCifarResNet
@@ -241,19 +256,45 @@ class TorchCifar:
         torch.manual_seed(0)
         self.torch = torch
         self.batch = batch
+        self.device = device
         self.format = (
             torch.channels_last if memory_format == "channels_last" else torch.contiguous_format
         )
-        self.model = TorchCifarResNet(depth).to(memory_format=self.format)
+        self.model = TorchCifarResNet(depth).to(device, memory_format=self.format)
         self.optimizer = torch.optim.SGD(
-            self.model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4
+            self.model.parameters(), lr=0.1, momentum=0.9, weight_decay=weight_decay
         )
         self.loss = torch.nn.CrossEntropyLoss()
+        self.autocast_dtype = {
+            "float32": None,
+            "mixed_float16": torch.float16,
+            "mixed_bfloat16": torch.bfloat16,
+        }[precision]
+        self.scaler = torch.amp.GradScaler(device, enabled=precision == "mixed_float16")
         images, labels = _synthetic_batches(batch, (32, 32, 3))
-        images = torch.from_numpy(images).permute(0, 3, 1, 2)  # NHWC data -> NCHW tensor
+        images = torch.from_numpy(images).permute(0, 3, 1, 2).to(device)  # NHWC data -> NCHW
         self.images = [chunk.contiguous(memory_format=self.format) for chunk in images.split(batch)]
-        self.labels = list(torch.from_numpy(labels).long().split(batch))
-        self.forward = torch.compile(self.model) if compile else self.model
+        self.labels = list(torch.from_numpy(labels).long().to(device).split(batch))
+        self.forward = torch.compile(self.model, mode=compile_mode) if compile else self.model
+        # CUDA graphs may reuse a replay's outputs: each step must say that it is a new one.
+        self.mark_steps = compile and compile_mode in ("reduce-overhead", "max-autotune")
+
+    def _train_step(self, index):
+        torch = self.torch
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.mark_steps:
+            torch.compiler.cudagraph_mark_step_begin()
+        if self.autocast_dtype is None:
+            loss = self.loss(self.forward(self.images[index]), self.labels[index])
+            loss.backward()
+            self.optimizer.step()
+            return loss
+        with torch.autocast(self.device, dtype=self.autocast_dtype):
+            loss = self.loss(self.forward(self.images[index]), self.labels[index])
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return loss
 
     def run(self, task, steps):
         torch = self.torch
@@ -261,12 +302,8 @@ class TorchCifar:
         if task == "train":
             self.model.train()
             for step in range(steps):
-                index = step % len(self.images)
-                self.optimizer.zero_grad(set_to_none=True)
-                loss = self.loss(self.forward(self.images[index]), self.labels[index])
-                loss.backward()
-                self.optimizer.step()
-            loss.item()
+                loss = self._train_step(step % len(self.images))
+            loss.item()  # waits for the device
         elif task == "infer":
             self.model.eval()
             with torch.inference_mode():

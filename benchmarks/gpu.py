@@ -35,6 +35,8 @@ import statistics
 import sys
 import time
 
+from benchmarks._worker import TorchCifar, _synthetic_batches
+
 BACKENDS = ("tensorflow", "jax", "torch", "plain-pytorch")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 COMPILERS = {
@@ -89,15 +91,6 @@ def _parse(argv):
     return args
 
 
-def _synthetic(batch, batches):
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    images = rng.standard_normal((batch * batches, 32, 32, 3), dtype=np.float32)
-    labels = rng.integers(0, 10, size=batch * batches).astype(np.int32)
-    return images, labels
-
-
 class KerasSetup:
     """`rk.CifarResNet(depth)` compiled with SGD and trained by `model.fit`."""
 
@@ -119,7 +112,7 @@ class KerasSetup:
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             jit_compile=compiled,
         )
-        images, labels = _synthetic(batch, batches)
+        images, labels = _synthetic_batches(batch, (32, 32, 3), num_batches=batches)
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
 
@@ -153,54 +146,27 @@ class KerasSetup:
 
 
 class PlainPytorchSetup:
-    """`benchmarks.torch_resnet.TorchCifarResNet` in channels_last, trained with SGD."""
+    """`benchmarks/resnet20.py`'s plain-PyTorch contender in channels_last, on the GPU if any.
+
+    Plain SGD with momentum (no weight decay), as the Keras setups here compile.
+    """
 
     def __init__(self, depth, precision, compiled, batch, batches, mode="default"):
         import torch
 
-        from benchmarks.torch_resnet import TorchCifarResNet
-
-        torch.manual_seed(0)
-        self.torch = torch
-        self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        model = TorchCifarResNet(depth).to(self.device, memory_format=torch.channels_last)
-        self.model = model
-        self.forward = torch.compile(model, mode=mode) if compiled else model
-        self.compiled = compiled
-        self.optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-        self.loss = torch.nn.CrossEntropyLoss()
-        self.autocast_dtype = {
-            "float32": None,
-            "mixed_float16": torch.float16,
-            "mixed_bfloat16": torch.bfloat16,
-        }[precision]
-        self.scaler = torch.amp.GradScaler(self.device, enabled=precision == "mixed_float16")
-        images, labels = _synthetic(batch, batches)
-        images = torch.from_numpy(images).permute(0, 3, 1, 2).to(self.device)
-        self.images = [
-            chunk.contiguous(memory_format=torch.channels_last) for chunk in images.split(batch)
-        ]
-        self.labels = list(torch.from_numpy(labels).long().to(self.device).split(batch))
+        self.contender = TorchCifar(
+            depth,
+            batch,
+            memory_format="channels_last",
+            compile=compiled,
+            device="cuda" if torch.cuda.is_available() else "cpu",
+            precision=precision,
+            compile_mode=mode,
+            weight_decay=0.0,
+        )
 
     def run(self, steps):
-        torch = self.torch
-        start = time.perf_counter()
-        self.model.train()
-        for step in range(steps):
-            index = step % len(self.images)
-            self.optimizer.zero_grad(set_to_none=True)
-            if self.compiled:
-                # A new step: CUDA graphs (reduce-overhead) may reuse the last one's outputs.
-                torch.compiler.cudagraph_mark_step_begin()
-            with torch.autocast(
-                self.device, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None
-            ):
-                loss = self.loss(self.forward(self.images[index]), self.labels[index])
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        loss.item()  # waits for the device
-        return time.perf_counter() - start
+        return self.contender.run("train", steps)[0]
 
 
 def _describe_device(backend):
