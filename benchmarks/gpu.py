@@ -11,17 +11,25 @@ Run: `python -m benchmarks.gpu --backend B` with B one of
   `torch.autocast` (with a gradient scaler for float16).
 
 For every depth (20, 56) each setup (float32, mixed_float16 or mixed_bfloat16;
-compiled or not) is built and warmed up (the first call holds the compilation
-and is reported), then timed in alternating rounds on synthetic CIFAR-shaped
-data: Keras on TensorFlow reads a cached tf.data pipeline, the other backends
-NumPy arrays. A round is `--steps` steps, fewer for a setup so slow that they
-would take over `--round-s` seconds (measured on a short probe call). A time
+compiled or not; for Keras each `--steps-per-execution` too) is built and
+warmed up (the first call holds the compilation and is reported), then timed in
+alternating rounds on synthetic CIFAR-shaped data: Keras on TensorFlow reads a
+cached tf.data pipeline, the other backends NumPy arrays. A round is `--steps`
+steps, fewer for a setup so slow that they would take over `--round-s` seconds
+(measured on a short probe call); a Keras round is one `fit` call, so short
+rounds also time `fit`'s own start and end.
+
+To show the distance to the machine's limit, the run first measures the
+GPU's bfloat16 matrix-product rate with the same framework (its tensor-core
+peak in practice; float32 on a CPU) and reports each setup's effective TFLOP/s, counted as
+6 x multiply-adds per training image (forward, and both gradients of every
+convolution and dense layer), as a share of that rate. A time
 budget (`--budget-s`) skips what would not fit instead of running over, and the
 markdown table is rewritten to `--output` (default `$OUT/gpu_<backend>.md` when
 `$OUT` is set) after every depth, so a run cut short keeps what it measured.
 
 On a machine without a GPU it still runs (on the CPU), which is how it is tested:
-`python -m benchmarks.gpu --steps 1 --repeats 1 --batch 8 --depths 20`.
+`python -m benchmarks.gpu --steps 1 --repeats 1 --batch 8 --depths 20 --matmul-size 256`.
 Keras on JAX or PyTorch needs no TensorFlow installed.
 """
 
@@ -36,6 +44,7 @@ import sys
 import time
 
 from benchmarks._worker import TorchCifar, _synthetic_batches
+from benchmarks.torch_resnet import count_macs
 
 BACKENDS = ("tensorflow", "jax", "torch", "plain-pytorch")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
@@ -56,6 +65,19 @@ def _parse(argv):
         help="Keras backend, or plain-pytorch (default: $KERAS_BACKEND or tensorflow)",
     )
     parser.add_argument("--steps", type=int, default=40, help="timed steps per round (at most)")
+    parser.add_argument(
+        "--steps-per-execution",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="Keras backends: `compile(steps_per_execution=N)` for each N given",
+    )
+    parser.add_argument(
+        "--matmul-size",
+        type=int,
+        default=8192,
+        help="side of the matrix product that sets the peak",
+    )
     parser.add_argument("--round-s", type=float, default=3.0, help="seconds a round may take")
     parser.add_argument("--repeats", type=int, default=3, help="alternating rounds")
     parser.add_argument("--warmup-steps", type=int, default=5, help="steps of the first call")
@@ -80,9 +102,13 @@ def _parse(argv):
         help="plain-pytorch: torch.compile's mode (reduce-overhead replays CUDA graphs)",
     )
     args = parser.parse_args(argv)
-    for name in ("steps", "repeats", "warmup_steps", "batch"):
+    for name in ("steps", "repeats", "warmup_steps", "batch", "matmul_size"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    if min(args.steps_per_execution) < 1:
+        parser.error(f"--steps-per-execution must be >= 1; got {args.steps_per_execution}")
+    if args.backend == "plain-pytorch" and args.steps_per_execution != [1]:
+        parser.error("--steps-per-execution is a Keras setting: plain-pytorch takes only 1")
     if args.round_s <= 0:
         parser.error("--round-s must be > 0")
     bad_depths = [depth for depth in args.depths if depth < 8 or (depth - 2) % 6]
@@ -94,7 +120,7 @@ def _parse(argv):
 class KerasSetup:
     """`rk.CifarResNet(depth)` compiled with SGD and trained by `model.fit`."""
 
-    def __init__(self, depth, precision, compiled, batch, batches):
+    def __init__(self, depth, precision, compiled, batch, batches, steps_per_execution=1):
         import keras
 
         import resnet_keras as rk
@@ -111,6 +137,7 @@ class KerasSetup:
             optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             jit_compile=compiled,
+            steps_per_execution=steps_per_execution,
         )
         images, labels = _synthetic_batches(batch, (32, 32, 3), num_batches=batches)
         if keras.backend.backend() == "tensorflow":
@@ -151,7 +178,9 @@ class PlainPytorchSetup:
     Plain SGD with momentum (no weight decay), as the Keras setups here compile.
     """
 
-    def __init__(self, depth, precision, compiled, batch, batches, mode="default"):
+    def __init__(
+        self, depth, precision, compiled, batch, batches, steps_per_execution=1, mode="default"
+    ):
         import torch
 
         self.contender = TorchCifar(
@@ -198,20 +227,137 @@ def _describe_device(backend):
     return f"{name} (compute capability {capability})", f"PyTorch {torch.__version__}"
 
 
+def _matmul_tflops(backend, size, products=10, rounds=3):
+    """The machine's matrix-product rate, measured with the framework that trains.
+
+    bfloat16 on a GPU (its tensor-core peak in practice), float32 on a CPU (where
+    bfloat16 is often emulated, so it would be no limit). The best of `rounds`
+    timings of `products` `size` x `size` products.
+
+    Returns:
+        `(TFLOP/s, dtype name)`.
+    """
+    if backend == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        dtype = jnp.bfloat16 if jax.devices()[0].platform == "gpu" else jnp.float32
+        keys = jax.random.split(jax.random.PRNGKey(0))
+        a, b = (jax.random.normal(key, (size, size), dtype) for key in keys)
+
+        @jax.jit
+        def products_of(a, b):
+            # Each product feeds the next one's input, so none can be skipped.
+            def body(_, c):
+                return (c @ b) * jnp.asarray(1e-2, dtype)
+
+            return jax.lax.fori_loop(0, products, body, a)
+
+        def run():
+            products_of(a, b).block_until_ready()
+
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        dtype = tf.bfloat16 if tf.config.list_physical_devices("GPU") else tf.float32
+        a = tf.cast(tf.random.normal((size, size), seed=0), dtype)
+        b = tf.cast(tf.random.normal((size, size), seed=1), dtype)
+
+        @tf.function(jit_compile=False)
+        def products_of(a, b):
+            c = a
+            for _ in range(products):
+                c = tf.matmul(c, b) * tf.constant(1e-2, dtype)
+            return c[0, 0]
+
+        def run():
+            float(products_of(a, b))
+
+    else:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype = torch.bfloat16 if device == "cuda" else torch.float32
+        generator = torch.Generator().manual_seed(0)
+        a, b = (torch.randn(size, size, generator=generator).to(device, dtype) for _ in range(2))
+
+        def run():
+            # Eager: every product runs though only the last one is read.
+            for _ in range(products):
+                c = torch.mm(a, b)
+            float(c[0, 0])  # waits for the device
+
+    run()  # compiles, allocates
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - start)
+    name = "bfloat16" if "bfloat16" in str(dtype) else "float32"
+    return products * 2 * size**3 / best / 1e12, name
+
+
 def _table(backend, header, rows, total_s):
     lines = [
         f"# GPU benchmark: {backend}",
         "",
         *[f"- {line}" for line in header],
         "",
-        "| model | precision | compiled | images/s (median) | vs float32 not compiled "
+        "| model | precision | compiled | steps per execution | images/s (median) "
+        "| vs the depth's first measured row | effective TFLOP/s | % of matmul rate "
         "| first call s | steps per round |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append("| " + " | ".join(str(cell) for cell in row) + " |")
     lines += ["", f"wall time so far {total_s:.0f} s", ""]
     return "\n".join(lines)
+
+
+def _multiple(steps, step_size):
+    """`steps` rounded up to a multiple of `step_size`: a Keras execution runs whole groups."""
+    return -(-steps // step_size) * step_size
+
+
+def _measure_setups(args, setup_class, depth, elapsed):
+    """Builds, warms up and probes every setup of one depth; a failure is a result."""
+    compiled_settings = {"both": (False, True), "off": (False,), "on": (True,)}[args.xla]
+    if args.backend == "jax":
+        # Keras' default on JAX is compiled and uncompiled JAX is slow: where the
+        # budget runs out, the uncompiled setups go first. Elsewhere compiling is slow.
+        compiled_settings = compiled_settings[::-1]
+    largest = max(args.steps_per_execution)
+    batches = _multiple(max(args.steps, args.warmup_steps, 3), largest)
+    setups = {}
+    for compiled in compiled_settings:
+        for precision in args.precisions:
+            for per_execution in args.steps_per_execution:
+                label = (precision, compiled, per_execution)
+                if elapsed() > args.budget_s:
+                    setups[label] = {"error": "skipped (time budget)"}
+                    continue
+                try:
+                    setup = setup_class(
+                        depth, precision, compiled, args.batch, batches, per_execution
+                    )
+                    first = setup.run(_multiple(args.warmup_steps, per_execution))
+                    probe_steps = _multiple(min(3, args.steps), per_execution)
+                    per_step = setup.run(probe_steps) / probe_steps
+                except Exception as error:  # noqa: BLE001 - a failing setup is a result
+                    message = str(error).splitlines()[0][:120] if str(error) else ""
+                    setups[label] = {"error": f"failed: {type(error).__name__} {message}".strip()}
+                    print(f"ResNet-{depth} {label}: {setups[label]['error']}", flush=True)
+                    continue
+                steps = max(1, min(args.steps, int(args.round_s / per_step)))
+                steps = max(per_execution, steps // per_execution * per_execution)
+                setups[label] = {"setup": setup, "first": first, "steps": steps, "rates": []}
+                print(
+                    f"ResNet-{depth} {precision} compiled={compiled} "
+                    f"steps_per_execution={per_execution}: first call {first:.1f} s, "
+                    f"{args.batch / per_step:,.0f} images/s on the probe",
+                    flush=True,
+                )
+    return setups
 
 
 def main(argv=None):
@@ -234,6 +380,8 @@ def main(argv=None):
         setup_class = functools.partial(PlainPytorchSetup, mode=args.torch_compile_mode)
         if args.torch_compile_mode != "default":
             compiler += f' (mode="{args.torch_compile_mode}")'
+    peak, peak_dtype = _matmul_tflops(args.backend, args.matmul_size)
+    peak_text = f"{peak:,.0f}" if peak >= 10 else f"{peak:.3g}"
     header = [
         f"device: {device}",
         f"{framework}, Python {platform.python_version()}",
@@ -241,45 +389,19 @@ def main(argv=None):
         f"batch {args.batch}; {args.repeats} alternating rounds of up to {args.steps} steps "
         f"(or {args.round_s:g} s) after a first call of {args.warmup_steps} steps "
         "(compilation included)",
+        f"{peak_dtype} matrix product measured here ({args.matmul_size} x {args.matmul_size}, "
+        f"same framework): {peak_text} TFLOP/s; effective TFLOP/s count 6 x multiply-adds "
+        "per training image",
     ]
     print("\n".join(header), flush=True)
     output = args.output
     if output is None and os.environ.get("OUT"):
         output = os.path.join(os.environ["OUT"], f"gpu_{args.backend}.md")
-    compiled_settings = {"both": (False, True), "off": (False,), "on": (True,)}[args.xla]
-    if args.backend == "jax":
-        # Keras' default on JAX is compiled and uncompiled JAX is slow: where the
-        # budget runs out, the uncompiled setups go first. Elsewhere compiling is slow.
-        compiled_settings = compiled_settings[::-1]
-    batches = max(args.steps, args.warmup_steps)
 
     rows = []
     for depth in args.depths:
-        setups = {}
-        for compiled in compiled_settings:
-            for precision in args.precisions:
-                label = (precision, compiled)
-                if elapsed() > args.budget_s:
-                    setups[label] = {"error": "skipped (time budget)"}
-                    continue
-                try:
-                    setup = setup_class(depth, precision, compiled, args.batch, batches)
-                    first = setup.run(args.warmup_steps)
-                    probe_steps = min(3, args.steps)
-                    per_step = setup.run(probe_steps) / probe_steps
-                except Exception as error:  # noqa: BLE001 - a failing setup is a result
-                    message = str(error).splitlines()[0][:120] if str(error) else ""
-                    setups[label] = {"error": f"failed: {type(error).__name__} {message}".strip()}
-                    print(f"ResNet-{depth} {label}: {setups[label]['error']}", flush=True)
-                    continue
-                steps = max(1, min(args.steps, int(args.round_s / per_step)))
-                setups[label] = {"setup": setup, "first": first, "steps": steps, "rates": []}
-                print(
-                    f"ResNet-{depth} {precision} compiled={compiled}: first call {first:.1f} s, "
-                    f"{args.batch / per_step:,.0f} images/s on the probe",
-                    flush=True,
-                )
-
+        train_flops = 6 * count_macs(depth)
+        setups = _measure_setups(args, setup_class, depth, elapsed)
         measured = [label for label, entry in setups.items() if "setup" in entry]
         for round_index in range(args.repeats):
             shift = round_index % max(len(measured), 1)
@@ -290,22 +412,22 @@ def main(argv=None):
                 seconds = entry["setup"].run(entry["steps"])
                 entry["rates"].append(entry["steps"] * args.batch / seconds)
 
-        base = setups.get(("float32", False), {})
-        base_rate = statistics.median(base["rates"]) if base.get("rates") else None
-        for (precision, compiled), entry in setups.items():
-            on_off = "on" if compiled else "off"
+        base_rate = None
+        for (precision, compiled, per_execution), entry in setups.items():
+            cells = [f"ResNet-{depth}", precision, "on" if compiled else "off", per_execution]
             if "error" in entry:
-                rows.append([f"ResNet-{depth}", precision, on_off, entry["error"], "", "", ""])
+                rows.append([*cells, entry["error"], "", "", "", "", ""])
                 continue
             rate = statistics.median(entry["rates"])
-            ratio = f"{rate / base_rate:.2f}" if base_rate else "n/a"
+            base_rate = base_rate or rate
+            tflops = rate * train_flops / 1e12
             rows.append(
                 [
-                    f"ResNet-{depth}",
-                    precision,
-                    on_off,
+                    *cells,
                     f"{rate:,.0f}",
-                    ratio,
+                    f"{rate / base_rate:.2f}",
+                    f"{tflops:.2f}",
+                    f"{100 * tflops / peak:.1f}",
                     f"{entry['first']:.1f}",
                     entry["steps"],
                 ]

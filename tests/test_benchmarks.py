@@ -5,6 +5,7 @@ workers are real subprocesses running real frameworks, on batches of a few image
 """
 
 import math
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -190,6 +191,7 @@ def test_notebooks_quick_executes_a_notebook(tmp_path):
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "plain-pytorch"])
 def test_gpu_script_runs_on_the_cpu_with_tiny_sizes(tmp_path, backend):
     output = tmp_path / "gpu.md"
+    per_execution = ["1"] if backend == "plain-pytorch" else ["1", "2"]
     completed = subprocess.run(
         [
             sys.executable,
@@ -202,6 +204,9 @@ def test_gpu_script_runs_on_the_cpu_with_tiny_sizes(tmp_path, backend):
             "--batch=2",
             "--depths=20",
             "--xla=off",
+            "--matmul-size=128",
+            "--steps-per-execution",
+            *per_execution,
             f"--output={output}",
         ],
         capture_output=True,
@@ -211,18 +216,48 @@ def test_gpu_script_runs_on_the_cpu_with_tiny_sizes(tmp_path, backend):
     assert completed.returncode == 0, completed.stderr[-2000:]
     table = output.read_text()
     assert f"# GPU benchmark: {backend}" in table
+    peak = re.search(r"float32 matrix product .* framework\): ([\d,.]+) TFLOP/s", table)
+    assert peak and float(peak.group(1).replace(",", "")) > 0, table
     rows = {
-        cells[1]: cells
+        (cells[1], cells[3]): cells
         for line in table.splitlines()
         if line.startswith("| ResNet-20 |")
         for cells in [[cell.strip() for cell in line.strip("|").split("|")]]
     }
-    assert set(rows) == {"float32", "mixed_float16"}, table
-    for _, _, compiled, rate, _, first, steps in rows.values():
+    expected = {(precision, n) for precision in ("float32", "mixed_float16") for n in per_execution}
+    assert set(rows) == expected, table
+    for (_, per_execution_cell), cells in rows.items():
+        _, _, compiled, _, rate, _, tflops, share, first, steps = cells
         assert compiled == "off"
         assert float(rate.replace(",", "")) > 0, table  # measured, not failed or skipped
-        assert float(first) >= 0 and 1 <= int(steps) <= 2  # seconds, to 0.1
-    assert rows["float32"][4] == "1.00"  # the baseline of the ratio column
+        # 6 x 40,551,040 multiply-adds per ResNet-20 training image
+        assert float(tflops) == pytest.approx(
+            float(rate.replace(",", "")) * 6 * 40_551_040 / 1e12, abs=0.006
+        )
+        assert float(share) > 0
+        assert float(first) >= 0
+        # Rounds hold whole executions (a slow setup gets fewer steps, never a partial one).
+        assert 1 <= int(steps) <= 2 and int(steps) % int(per_execution_cell) == 0
+    assert rows[("float32", "1")][5] == "1.00"  # the baseline of the ratio column
+
+
+def test_gpu_script_refuses_steps_per_execution_for_plain_pytorch():
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.gpu",
+            "--backend=plain-pytorch",
+            "--steps-per-execution",
+            "1",
+            "4",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 2
+    assert "plain-pytorch takes only 1" in completed.stderr
 
 
 def test_gpu_script_rejects_a_depth_that_is_not_6n_plus_2():
