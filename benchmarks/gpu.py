@@ -1,6 +1,6 @@
 """Benchmark 7, one shot on a GPU: CIFAR ResNet training images/s, by precision, compiled or not.
 
-Run: `python -m benchmarks.gpu --backend B` with B one of
+Run: `python -m benchmarks.gpu --backend B [B2]` with B one of
 
 * `tensorflow`, `jax`, `torch`: `rk.CifarResNet(depth)` trained with `model.fit`
   on that Keras backend; "compiled" is `jit_compile=True`, which means XLA on
@@ -9,6 +9,9 @@ Run: `python -m benchmarks.gpu --backend B` with B one of
   (`benchmarks.torch_resnet`, channels_last, SGD), the yardstick of
   `benchmarks/resnet20.py`; "compiled" is `torch.compile`, mixed precision is
   `torch.autocast` (with a gradient scaler for float16).
+
+Two contenders side by side in one process: a Keras backend and `plain-pytorch`
+(`--backend jax plain-pytorch`); their setups alternate round by round.
 
 For every depth (20, 56) each setup (float32, mixed_float16 or mixed_bfloat16;
 compiled or not; for Keras each `--steps-per-execution` too) is built and
@@ -25,7 +28,7 @@ peak in practice; float32 on a CPU) and reports each setup's effective TFLOP/s, 
 6 x multiply-adds per training image (forward, and both gradients of every
 convolution and dense layer), as a share of that rate. A time
 budget (`--budget-s`) skips what would not fit instead of running over, and the
-markdown table is rewritten to `--output` (default `$OUT/gpu_<backend>.md` when
+markdown table is rewritten to `--output` (default `$OUT/gpu_<backends>.md` when
 `$OUT` is set) after every depth, so a run cut short keeps what it measured.
 
 On a machine without a GPU it still runs (on the CPU), which is how it is tested:
@@ -60,9 +63,12 @@ def _parse(argv):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.gpu", description=__doc__)
     parser.add_argument(
         "--backend",
+        dest="backends",
+        nargs="+",
         choices=BACKENDS,
-        default=os.environ.get("KERAS_BACKEND", "tensorflow"),
-        help="Keras backend, or plain-pytorch (default: $KERAS_BACKEND or tensorflow)",
+        default=[os.environ.get("KERAS_BACKEND", "tensorflow")],
+        help="a Keras backend, plain-pytorch, or a Keras backend and plain-pytorch side by "
+        "side (default: $KERAS_BACKEND or tensorflow)",
     )
     parser.add_argument("--steps", type=int, default=40, help="timed steps per round (at most)")
     parser.add_argument(
@@ -93,7 +99,7 @@ def _parse(argv):
         "--budget-s", type=float, default=420.0, help="stop starting new work after this"
     )
     parser.add_argument(
-        "--output", default=None, help="markdown file (default $OUT/gpu_<backend>.md)"
+        "--output", default=None, help="markdown file (default $OUT/gpu_<backends>.md)"
     )
     parser.add_argument(
         "--torch-compile-mode",
@@ -107,7 +113,16 @@ def _parse(argv):
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
     if min(args.steps_per_execution) < 1:
         parser.error(f"--steps-per-execution must be >= 1; got {args.steps_per_execution}")
-    if args.backend == "plain-pytorch" and args.steps_per_execution != [1]:
+    keras_backends = [name for name in args.backends if name != "plain-pytorch"]
+    if len(keras_backends) > 1 or len(set(args.backends)) < len(args.backends):
+        parser.error(
+            "--backend takes one Keras backend (Keras has one per process), plain-pytorch, "
+            f"or one of each; got {args.backends}"
+        )
+    args.keras_backend = keras_backends[0] if keras_backends else None
+    # The Keras contender first: its framework describes the machine and sets the peak.
+    args.backends.sort(key=lambda name: name == "plain-pytorch")
+    if args.keras_backend is None and args.steps_per_execution != [1]:
         parser.error("--steps-per-execution is a Keras setting: plain-pytorch takes only 1")
     if args.round_s <= 0:
         parser.error("--round-s must be > 0")
@@ -297,16 +312,16 @@ def _matmul_tflops(backend, size, products=10, rounds=3):
     return products * 2 * size**3 / best / 1e12, name
 
 
-def _table(backend, header, rows, total_s):
+def _table(backends, header, rows, total_s):
     lines = [
-        f"# GPU benchmark: {backend}",
+        f"# GPU benchmark: {' and '.join(backends)}",
         "",
         *[f"- {line}" for line in header],
         "",
-        "| model | precision | compiled | steps per execution | images/s (median) "
+        "| model | contender | precision | compiled | steps per execution | images/s (median) "
         "| vs the depth's first measured row | effective TFLOP/s | % of matmul rate "
         "| first call s | steps per round |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append("| " + " | ".join(str(cell) for cell in row) + " |")
@@ -319,44 +334,55 @@ def _multiple(steps, step_size):
     return -(-steps // step_size) * step_size
 
 
-def _measure_setups(args, setup_class, depth, elapsed):
+def _setup_labels(args):
+    """(contender, precision, compiled, steps per execution) of every setup, in build order."""
+    labels = []
+    for backend in args.backends:
+        compiled_settings = {"both": (False, True), "off": (False,), "on": (True,)}[args.xla]
+        if backend == "jax":
+            # Keras' default on JAX is compiled and uncompiled JAX is slow: where the
+            # budget runs out, the uncompiled setups go first. Elsewhere compiling is slow.
+            compiled_settings = compiled_settings[::-1]
+        per_execution = [1] if backend == "plain-pytorch" else args.steps_per_execution
+        labels += [
+            (backend, precision, compiled, steps)
+            for compiled in compiled_settings
+            for precision in args.precisions
+            for steps in per_execution
+        ]
+    return labels
+
+
+def _measure_setups(args, setup_classes, depth, elapsed):
     """Builds, warms up and probes every setup of one depth; a failure is a result."""
-    compiled_settings = {"both": (False, True), "off": (False,), "on": (True,)}[args.xla]
-    if args.backend == "jax":
-        # Keras' default on JAX is compiled and uncompiled JAX is slow: where the
-        # budget runs out, the uncompiled setups go first. Elsewhere compiling is slow.
-        compiled_settings = compiled_settings[::-1]
     largest = max(args.steps_per_execution)
     batches = _multiple(max(args.steps, args.warmup_steps, 3), largest)
     setups = {}
-    for compiled in compiled_settings:
-        for precision in args.precisions:
-            for per_execution in args.steps_per_execution:
-                label = (precision, compiled, per_execution)
-                if elapsed() > args.budget_s:
-                    setups[label] = {"error": "skipped (time budget)"}
-                    continue
-                try:
-                    setup = setup_class(
-                        depth, precision, compiled, args.batch, batches, per_execution
-                    )
-                    first = setup.run(_multiple(args.warmup_steps, per_execution))
-                    probe_steps = _multiple(min(3, args.steps), per_execution)
-                    per_step = setup.run(probe_steps) / probe_steps
-                except Exception as error:  # noqa: BLE001 - a failing setup is a result
-                    message = str(error).splitlines()[0][:120] if str(error) else ""
-                    setups[label] = {"error": f"failed: {type(error).__name__} {message}".strip()}
-                    print(f"ResNet-{depth} {label}: {setups[label]['error']}", flush=True)
-                    continue
-                steps = max(1, min(args.steps, int(args.round_s / per_step)))
-                steps = max(per_execution, steps // per_execution * per_execution)
-                setups[label] = {"setup": setup, "first": first, "steps": steps, "rates": []}
-                print(
-                    f"ResNet-{depth} {precision} compiled={compiled} "
-                    f"steps_per_execution={per_execution}: first call {first:.1f} s, "
-                    f"{args.batch / per_step:,.0f} images/s on the probe",
-                    flush=True,
-                )
+    for label in _setup_labels(args):
+        backend, precision, compiled, per_execution = label
+        setup_class = setup_classes[backend]
+        if elapsed() > args.budget_s:
+            setups[label] = {"error": "skipped (time budget)"}
+            continue
+        try:
+            setup = setup_class(depth, precision, compiled, args.batch, batches, per_execution)
+            first = setup.run(_multiple(args.warmup_steps, per_execution))
+            probe_steps = _multiple(min(3, args.steps), per_execution)
+            per_step = setup.run(probe_steps) / probe_steps
+        except Exception as error:  # noqa: BLE001 - a failing setup is a result
+            message = str(error).splitlines()[0][:120] if str(error) else ""
+            setups[label] = {"error": f"failed: {type(error).__name__} {message}".strip()}
+            print(f"ResNet-{depth} {label}: {setups[label]['error']}", flush=True)
+            continue
+        steps = max(1, min(args.steps, int(args.round_s / per_step)))
+        steps = max(per_execution, steps // per_execution * per_execution)
+        setups[label] = {"setup": setup, "first": first, "steps": steps, "rates": []}
+        print(
+            f"ResNet-{depth} {backend} {precision} compiled={compiled} "
+            f"steps_per_execution={per_execution}: first call {first:.1f} s, "
+            f"{args.batch / per_step:,.0f} images/s on the probe",
+            flush=True,
+        )
     return setups
 
 
@@ -368,40 +394,54 @@ def main(argv=None):
         return time.perf_counter() - started
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if args.backend != "plain-pytorch":
-        os.environ["KERAS_BACKEND"] = args.backend  # read once, at Keras' import
-    device, framework = _describe_device(args.backend)
-    if args.backend != "plain-pytorch":
-        import keras
+    if args.keras_backend:
+        os.environ["KERAS_BACKEND"] = args.keras_backend  # read once, at Keras' import
+    if len(args.backends) > 1:
+        # Two frameworks share the GPU: JAX must not take 75 % of its memory up front.
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    device, framework = _describe_device(args.backends[0])
+    peak_framework = framework.split()[0]
+    setup_classes, contenders, compilers = {}, {}, []
+    for backend in args.backends:
+        compiler = COMPILERS[backend]
+        if backend == "plain-pytorch":
+            setup_classes[backend] = functools.partial(
+                PlainPytorchSetup, mode=args.torch_compile_mode
+            )
+            contenders[backend] = "plain PyTorch"
+            if args.torch_compile_mode != "default":
+                compiler += f' (mode="{args.torch_compile_mode}")'
+            if backend != args.backends[0]:
+                framework += f", {_describe_device(backend)[1]}"
+        else:
+            import keras
 
-        framework += f", Keras {keras.__version__}"
-    compiler, setup_class = COMPILERS[args.backend], KerasSetup
-    if args.backend == "plain-pytorch":
-        setup_class = functools.partial(PlainPytorchSetup, mode=args.torch_compile_mode)
-        if args.torch_compile_mode != "default":
-            compiler += f' (mode="{args.torch_compile_mode}")'
-    peak, peak_dtype = _matmul_tflops(args.backend, args.matmul_size)
+            setup_classes[backend] = KerasSetup
+            contenders[backend] = f"Keras on {backend}"
+            framework += f", Keras {keras.__version__}"
+        compilers.append(f"{compiler} for {contenders[backend]}")
+    peak, peak_dtype = _matmul_tflops(args.backends[0], args.matmul_size)
     peak_text = f"{peak:,.0f}" if peak >= 10 else f"{peak:.3g}"
     header = [
         f"device: {device}",
         f"{framework}, Python {platform.python_version()}",
-        f"backend: {args.backend}; compiled means {compiler}",
+        f"compiled means {'; '.join(compilers)}",
         f"batch {args.batch}; {args.repeats} alternating rounds of up to {args.steps} steps "
         f"(or {args.round_s:g} s) after a first call of {args.warmup_steps} steps "
         "(compilation included)",
         f"{peak_dtype} matrix product measured here ({args.matmul_size} x {args.matmul_size}, "
-        f"same framework): {peak_text} TFLOP/s; effective TFLOP/s count 6 x multiply-adds "
-        "per training image",
+        f"{peak_framework}): {peak_text} TFLOP/s; effective "
+        "TFLOP/s count 6 x multiply-adds per training image",
     ]
     print("\n".join(header), flush=True)
     output = args.output
     if output is None and os.environ.get("OUT"):
-        output = os.path.join(os.environ["OUT"], f"gpu_{args.backend}.md")
+        output = os.path.join(os.environ["OUT"], f"gpu_{'+'.join(args.backends)}.md")
 
     rows = []
     for depth in args.depths:
         train_flops = 6 * count_macs(depth)
-        setups = _measure_setups(args, setup_class, depth, elapsed)
+        setups = _measure_setups(args, setup_classes, depth, elapsed)
         measured = [label for label, entry in setups.items() if "setup" in entry]
         for round_index in range(args.repeats):
             shift = round_index % max(len(measured), 1)
@@ -413,8 +453,14 @@ def main(argv=None):
                 entry["rates"].append(entry["steps"] * args.batch / seconds)
 
         base_rate = None
-        for (precision, compiled, per_execution), entry in setups.items():
-            cells = [f"ResNet-{depth}", precision, "on" if compiled else "off", per_execution]
+        for (backend, precision, compiled, per_execution), entry in setups.items():
+            cells = [
+                f"ResNet-{depth}",
+                contenders[backend],
+                precision,
+                "on" if compiled else "off",
+                per_execution,
+            ]
             if "error" in entry:
                 rows.append([*cells, entry["error"], "", "", "", "", ""])
                 continue
@@ -433,9 +479,9 @@ def main(argv=None):
                 ]
             )
         del setups, measured
-        if args.backend != "plain-pytorch":
+        if args.keras_backend:
             keras.backend.clear_session()
-        report = _table(args.backend, header, rows, elapsed())
+        report = _table(args.backends, header, rows, elapsed())
         if output:
             with open(output, "w") as handle:
                 handle.write(report)

@@ -188,16 +188,19 @@ def test_notebooks_quick_executes_a_notebook(tmp_path):
     assert "| `smoke.ipynb` |" in result.markdown and "ok" in result.markdown
 
 
-@pytest.mark.parametrize("backend", ["tensorflow", "jax", "plain-pytorch"])
-def test_gpu_script_runs_on_the_cpu_with_tiny_sizes(tmp_path, backend):
+@pytest.mark.parametrize("backends", ["tensorflow", "plain-pytorch", "jax plain-pytorch"])
+def test_gpu_script_runs_on_the_cpu_with_tiny_sizes(tmp_path, backends):
     output = tmp_path / "gpu.md"
-    per_execution = ["1"] if backend == "plain-pytorch" else ["1", "2"]
+    backends = backends.split()
+    keras_contender = backends[0] != "plain-pytorch"
+    per_execution = ["1", "2"] if keras_contender else ["1"]
     completed = subprocess.run(
         [
             sys.executable,
             "-m",
             "benchmarks.gpu",
-            f"--backend={backend}",
+            "--backend",
+            *backends,
             "--steps=2",
             "--repeats=1",
             "--warmup-steps=1",
@@ -215,19 +218,29 @@ def test_gpu_script_runs_on_the_cpu_with_tiny_sizes(tmp_path, backend):
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
     table = output.read_text()
-    assert f"# GPU benchmark: {backend}" in table
-    peak = re.search(r"float32 matrix product .* framework\): ([\d,.]+) TFLOP/s", table)
+    assert f"# GPU benchmark: {' and '.join(backends)}" in table
+    peak = re.search(r"float32 matrix product measured here \([^)]*\): ([\d,.]+) TFLOP/s", table)
     assert peak and float(peak.group(1).replace(",", "")) > 0, table
     rows = {
-        (cells[1], cells[3]): cells
+        (cells[1], cells[2], cells[4]): cells
         for line in table.splitlines()
         if line.startswith("| ResNet-20 |")
         for cells in [[cell.strip() for cell in line.strip("|").split("|")]]
     }
-    expected = {(precision, n) for precision in ("float32", "mixed_float16") for n in per_execution}
+    contenders = {
+        name: "plain PyTorch" if name == "plain-pytorch" else f"Keras on {name}"
+        for name in backends
+    }
+    # Side by side, a Keras contender takes every steps-per-execution, plain PyTorch 1.
+    expected = {
+        (contenders[name], precision, n)
+        for name in backends
+        for precision in ("float32", "mixed_float16")
+        for n in (["1"] if name == "plain-pytorch" else per_execution)
+    }
     assert set(rows) == expected, table
-    for (_, per_execution_cell), cells in rows.items():
-        _, _, compiled, _, rate, _, tflops, share, first, steps = cells
+    for (_, _, per_execution_cell), cells in rows.items():
+        _, _, _, compiled, _, rate, _, tflops, share, first, steps = cells
         assert compiled == "off"
         assert float(rate.replace(",", "")) > 0, table  # measured, not failed or skipped
         # 6 x 40,551,040 multiply-adds per ResNet-20 training image
@@ -238,37 +251,30 @@ def test_gpu_script_runs_on_the_cpu_with_tiny_sizes(tmp_path, backend):
         assert float(first) >= 0
         # Rounds hold whole executions (a slow setup gets fewer steps, never a partial one).
         assert 1 <= int(steps) <= 2 and int(steps) % int(per_execution_cell) == 0
-    assert rows[("float32", "1")][5] == "1.00"  # the baseline of the ratio column
+    first_row = next(line for line in table.splitlines() if line.startswith("| ResNet-20 |"))
+    assert "| float32 | off | 1 |" in first_row and "| 1.00 |" in first_row  # the ratio's base
 
 
-def test_gpu_script_refuses_steps_per_execution_for_plain_pytorch():
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (
+            ["--depths", "20", "21"],
+            "--depths must be 6n+2 with n >= 1 (20, 32, 44, 56, 110); got [21]",
+        ),
+        (["--backend", "jax", "tensorflow"], "--backend takes one Keras backend"),
+        (["--backend", "plain-pytorch", "--steps-per-execution", "1", "4"], "takes only 1"),
+    ],
+)
+def test_gpu_script_refuses_bad_arguments(arguments, message):
     completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks.gpu",
-            "--backend=plain-pytorch",
-            "--steps-per-execution",
-            "1",
-            "4",
-        ],
+        [sys.executable, "-m", "benchmarks.gpu", *arguments],
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert completed.returncode == 2
-    assert "plain-pytorch takes only 1" in completed.stderr
-
-
-def test_gpu_script_rejects_a_depth_that_is_not_6n_plus_2():
-    completed = subprocess.run(
-        [sys.executable, "-m", "benchmarks.gpu", "--depths", "20", "21"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert completed.returncode == 2
-    assert "--depths must be 6n+2" in completed.stderr and "[21]" in completed.stderr
+    assert message in completed.stderr
 
 
 def test_breakdown_quick_profiles_a_training_step():

@@ -402,6 +402,32 @@ def test_suggestion_rules_on_a_known_curve():
 # --- fit: callbacks, NaN, resume --------------------------------------------------------------
 
 
+def test_steps_per_execution_trains_to_the_same_weights():
+    # 3 batches an epoch: with 2 steps per execution every epoch ends in a partial one.
+    data = tiny_images(n=48)
+    kwargs = {"epochs": 2, "profile": "ci", "verbose": 0}
+    one = tiny_convnet(seed=4)
+    history_one = fit(one, data, **kwargs)
+    grouped = tiny_convnet(seed=4)
+    history_grouped = fit(grouped, data, steps_per_execution=2, **kwargs)
+
+    assert grouped.steps_per_execution == 2 and one.steps_per_execution == 1
+    assert int(grouped.optimizer.iterations) == int(one.optimizer.iterations) == 6
+    assert max_difference(one, tiny_convnet(seed=4)) > 1e-3
+    assert max_difference(grouped, one) < 1e-6
+    np.testing.assert_allclose(
+        history_grouped.history["loss"], history_one.history["loss"], rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize(
+    "value, error", [(0, ValueError), (-2, ValueError), (1.5, TypeError), (True, TypeError)]
+)
+def test_fit_rejects_a_bad_steps_per_execution(value, error):
+    with pytest.raises(error, match="steps_per_execution"):
+        fit(tiny_convnet(seed=0), tiny_images(), epochs=1, steps_per_execution=value, verbose=0)
+
+
 class Interrupt(keras.callbacks.Callback):
     """Simulates a crash (kill, pre-emption) at a given epoch and batch."""
 
