@@ -24,10 +24,11 @@ rounds also time `fit`'s own start and end.
 
 To show the distance to the machine's limit, the run first measures the
 GPU's bfloat16 matrix-product rate with the same framework (its tensor-core
-peak in practice; float32 on a CPU) and reports each setup's effective TFLOP/s, counted as
-6 x multiply-adds per training image (forward, and both gradients of every
-convolution and dense layer), as a share of that rate. A time
-budget (`--budget-s`) skips what would not fit instead of running over, and the
+peak in practice; float32 on a CPU) and reports each setup's effective
+TFLOP/s, counted as 6 x multiply-adds per training image (forward, and both
+gradients of every convolution and dense layer), as a share of that rate.
+
+A time budget (`--budget-s`) skips what would not fit instead of running over, and the
 markdown table is rewritten to `--output` (default `$OUT/gpu_<backends>.md` when
 `$OUT` is set) after every depth, so a run cut short keeps what it measured.
 
@@ -47,7 +48,6 @@ import sys
 import time
 
 from benchmarks._worker import TorchCifar, _synthetic_batches
-from benchmarks.torch_resnet import count_macs
 
 BACKENDS = ("tensorflow", "jax", "torch", "plain-pytorch")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
@@ -329,6 +329,17 @@ def _table(backends, header, rows, total_s):
     return "\n".join(lines)
 
 
+def _training_flops(depth, keras_backend):
+    """6 x the multiply-adds of one image, counted without PyTorch where Keras is there."""
+    if keras_backend:
+        import resnet_keras as rk
+
+        return 6 * rk.count_macs(rk.CifarResNet(depth))
+    from benchmarks.torch_resnet import count_macs
+
+    return 6 * count_macs(depth)
+
+
 def _multiple(steps, step_size):
     """`steps` rounded up to a multiple of `step_size`: a Keras execution runs whole groups."""
     return -(-steps // step_size) * step_size
@@ -440,7 +451,7 @@ def main(argv=None):
 
     rows = []
     for depth in args.depths:
-        train_flops = 6 * count_macs(depth)
+        train_flops = _training_flops(depth, args.keras_backend)
         setups = _measure_setups(args, setup_classes, depth, elapsed)
         measured = [label for label, entry in setups.items() if "setup" in entry]
         for round_index in range(args.repeats):
