@@ -190,7 +190,9 @@ class KerasSetup:
 class PlainPytorchSetup:
     """`benchmarks/resnet20.py`'s plain-PyTorch contender in channels_last, on the GPU if any.
 
-    Plain SGD with momentum (no weight decay), as the Keras setups here compile.
+    Plain SGD with momentum (no weight decay), as the Keras setups here compile. It takes
+    `KerasSetup`'s arguments so that both are built alike; `batches` and
+    `steps_per_execution` do not apply (it cycles 4 batches on the device, one step a call).
     """
 
     def __init__(

@@ -221,6 +221,7 @@ def test_gpu_script_runs_on_the_cpu_with_tiny_sizes(tmp_path, backends):
     assert f"# GPU benchmark: {' and '.join(backends)}" in table
     peak = re.search(r"float32 matrix product measured here \([^)]*\): ([\d,.]+) TFLOP/s", table)
     assert peak and float(peak.group(1).replace(",", "")) > 0, table
+    peak_tflops = float(peak.group(1).replace(",", ""))
     rows = {
         (cells[1], cells[2], cells[4]): cells
         for line in table.splitlines()
@@ -247,7 +248,13 @@ def test_gpu_script_runs_on_the_cpu_with_tiny_sizes(tmp_path, backends):
         assert float(tflops) == pytest.approx(
             float(rate.replace(",", "")) * 6 * 40_551_040 / 1e12, abs=0.006
         )
-        assert float(share) > 0
+        # The share is of the matrix product measured in the same run. Both numbers are
+        # printed rounded: images/s to the unit, the peak to 3 digits, the share to 0.1.
+        flops_per_image = 6 * 40_551_040 / 1e12
+        images = float(rate.replace(",", ""))
+        lowest = 100 * (images - 0.5) * flops_per_image / (peak_tflops * 1.005) - 0.05
+        highest = 100 * (images + 0.5) * flops_per_image / (peak_tflops * 0.995) + 0.05
+        assert lowest <= float(share) <= highest, table
         assert float(first) >= 0
         # Rounds hold whole executions (a slow setup gets fewer steps, never a partial one).
         assert 1 <= int(steps) <= 2 and int(steps) % int(per_execution_cell) == 0
