@@ -37,10 +37,10 @@ from benchmarks._harness import (
     Worker,
     WorkerError,
     alternate,
+    clustered_median_interval,
     default_threads,
     fmt,
     markdown_table,
-    median_interval,
     merge_settings,
     paired_ratio,
     round_ratios,
@@ -108,7 +108,8 @@ FULL = dict(
     repeats=12,
     warmup=3,
     matmul_size=2048,
-    headline_repeats=24,
+    headline_lifetimes=4,
+    headline_rounds=8,
 )
 QUICK = dict(
     batch=16,
@@ -117,7 +118,8 @@ QUICK = dict(
     repeats=2,
     warmup=1,
     matmul_size=256,
-    headline_repeats=2,
+    headline_lifetimes=1,
+    headline_rounds=2,
 )
 QUICK_CONTENDERS = ("keras-tensorflow", "torch-nchw", "torch-channels-last")
 
@@ -141,8 +143,9 @@ def run(
             from `git archive`), measured as `keras-tensorflow-baseline` to show the
             effect of a change side by side.
         **overrides: batch, train_steps, infer_steps, repeats, warmup, matmul_size,
-            headline_repeats (extra rounds of only the library default and the
-            fastest PyTorch setup, for the headline ratio and its interval).
+            headline_lifetimes and headline_rounds (fresh pairs of worker processes
+            holding only the library default and the fastest PyTorch setup, and
+            rounds in each, for the headline ratio and its interval).
 
     Returns:
         A `Result`; `numbers` holds medians (images/s, GFLOP/s), `ratios` the
@@ -161,6 +164,70 @@ def run(
         labels.insert(1, BASELINE)
 
     # Group contenders by worker process.
+    groups = _group_contenders(labels, table, settings, depth, batch)
+    for matmul, worker_name in MATMUL_WORKERS.items():
+        if worker_name in groups:
+            framework = "tensorflow" if "tensorflow" in matmul else "torch"
+            groups[worker_name]["contenders"].append(
+                dict(
+                    id=matmul,
+                    kind="matmul",
+                    framework=framework,
+                    size=settings["matmul_size"],
+                    warmup_tasks={"matmul": 2},
+                )
+            )
+
+    started = time.perf_counter()
+    workers, status, failures = {}, {}, {}
+    try:
+        _start_workers(groups, threads, settings, baseline, workers, status, failures, log)
+        runners = _runners(workers, labels, settings)
+        for matmul in MATMUL_WORKERS:
+            if matmul in workers:
+                steps = 2 if quick else 3
+                runners[("matmul", matmul)] = _runner(workers, matmul, "matmul", steps)
+        log(f"warm-up done in {time.perf_counter() - started:.0f} s; measuring")
+        samples = alternate(
+            {f"{task}/{label}": fn for (task, label), fn in runners.items()},
+            settings["repeats"],
+            log=log,
+        )
+    finally:
+        _close(workers)
+    headline = _headline_lifetimes(samples, table, threads, settings, batch, depth, log)
+    return _report(samples, status, failures, labels, settings, threads, depth, quick, headline)
+
+
+def _start_workers(groups, threads, settings, baseline, workers, status, failures, log):
+    """Starts one worker per group and fills `workers`, `status` and `failures` by label."""
+    for worker_name, group in groups.items():
+        log(f"starting worker {worker_name} ({len(group['contenders'])} contenders)")
+        config = {
+            "threads": threads,
+            "warmup": settings["warmup"],
+            "contenders": group["contenders"],
+            "path": [str(baseline)] if worker_name == BASELINE else [],
+        }
+        env = dict(thread_environment(threads), **group["env"])
+        try:
+            worker = Worker(worker_name, config, env=env)
+        except WorkerError as error:
+            for spec in group["contenders"]:
+                failures[spec["id"]] = str(error)
+            continue
+        for ident, state in worker.info["contenders"].items():
+            if state["ok"]:
+                workers[ident] = worker
+                status[ident] = state
+                status[ident]["runtime"] = worker.info.get("runtime", {})
+            else:
+                failures[ident] = state["error"]
+                log(f"  {ident} unavailable: {state['error']}")
+
+
+def _group_contenders(labels, table, settings, depth, batch):
+    """Worker name -> {"env", "contenders"} for the given contender labels."""
     groups = {}
     for label in labels:
         worker_name, env, spec = table[label]
@@ -175,80 +242,40 @@ def run(
                 **spec,
             )
         )
-    for matmul, worker_name in MATMUL_WORKERS.items():
-        if worker_name in groups:
-            framework = "tensorflow" if "tensorflow" in matmul else "torch"
-            groups[worker_name]["contenders"].append(
-                dict(
-                    id=matmul,
-                    kind="matmul",
-                    framework=framework,
-                    size=settings["matmul_size"],
-                    warmup_tasks={"matmul": 2},
-                )
-            )
-
-    workers, status, failures = {}, {}, {}
-    started = time.perf_counter()
-    try:
-        for worker_name, group in groups.items():
-            log(f"starting worker {worker_name} ({len(group['contenders'])} contenders)")
-            config = {
-                "threads": threads,
-                "warmup": settings["warmup"],
-                "contenders": group["contenders"],
-                "path": [str(baseline)] if worker_name == BASELINE else [],
-            }
-            env = dict(thread_environment(threads), **group["env"])
-            try:
-                worker = Worker(worker_name, config, env=env)
-            except WorkerError as error:
-                for spec in group["contenders"]:
-                    failures[spec["id"]] = str(error)
-                continue
-            for ident, state in worker.info["contenders"].items():
-                if state["ok"]:
-                    workers[ident] = worker
-                    status[ident] = state
-                    status[ident]["runtime"] = worker.info.get("runtime", {})
-                else:
-                    failures[ident] = state["error"]
-                    log(f"  {ident} unavailable: {state['error']}")
-
-        def runner(ident, task, steps):
-            def measure():
-                reply = workers[ident].request(op="run", id=ident, task=task, steps=steps)
-                return reply["count"] / reply["seconds"]
-
-            return measure
-
-        runners = {}
-        for label in labels:
-            if label in workers:
-                runners[("train", label)] = runner(label, "train", settings["train_steps"])
-                runners[("infer", label)] = runner(label, "infer", settings["infer_steps"])
-        for matmul in MATMUL_WORKERS:
-            if matmul in workers:
-                runners[("matmul", matmul)] = runner(matmul, "matmul", 3 if not quick else 2)
-        log(f"warm-up done in {time.perf_counter() - started:.0f} s; measuring")
-        samples = alternate(
-            {f"{task}/{label}": fn for (task, label), fn in runners.items()},
-            settings["repeats"],
-            log=log,
-        )
-        headline = _headline_rounds(samples, runners, settings["headline_repeats"], log)
-    finally:
-        for worker in {id(w): w for w in workers.values()}.values():
-            worker.close()
-
-    return _report(samples, status, failures, labels, settings, threads, depth, quick, headline)
+    return groups
 
 
-def _headline_rounds(samples, runners, repeats, log):
-    """Per-round ratios of the library default to the fastest PyTorch setup, per task.
+def _runner(workers, ident, task, steps):
+    def measure():
+        reply = workers[ident].request(op="run", id=ident, task=task, steps=steps)
+        return reply["count"] / reply["seconds"]
 
-    The rounds of every contender give about a dozen ratios; `repeats` more rounds
-    of just these two (a few seconds each) narrow the headline's interval.
+    return measure
+
+
+def _runners(workers, labels, settings):
+    """(task, label) -> a callable timing one training or inference call."""
+    runners = {}
+    for label in labels:
+        if label in workers:
+            for task, steps in (("train", "train_steps"), ("infer", "infer_steps")):
+                runners[(task, label)] = _runner(workers, label, task, settings[steps])
+    return runners
+
+
+def _close(workers):
+    for worker in {id(w): w for w in workers.values()}.values():
+        worker.close()
+
+
+def _headline_lifetimes(samples, table, threads, settings, batch, depth, log):
+    """Per-round ratios of the library default to the fastest PyTorch setup, by lifetime.
+
+    The rounds of every contender (`samples`) ran in processes shared by all of them:
+    that is the first lifetime. `headline_lifetimes` fresh pairs of processes,
+    holding only these two setups, add `headline_rounds` rounds each, so the
+    headline's interval also covers how much a new pair of processes (and a later
+    minute) moves the ratio.
     """
     pairs = {}
     for task in ("train", "infer"):
@@ -256,27 +283,40 @@ def _headline_rounds(samples, runners, repeats, log):
         if best is None or f"{task}/{LIBRARY_DEFAULT}" not in samples:
             continue
         pairs[task] = (LIBRARY_DEFAULT, best.label.split("/", 1)[1])
-    extra = {}
-    if repeats and pairs:
-        labels = sorted({label for pair in pairs.values() for label in pair})
-        log(f"headline: {repeats} more rounds of {labels}")
-        extra = alternate(
-            {
-                f"{task}/{label}": runners[(task, label)]
-                for task, pair in pairs.items()
-                for label in pair
-            },
-            repeats,
-        )
+    lifetimes = [samples]
+    labels = sorted({label for pair in pairs.values() for label in pair})
+    for index in range(settings["headline_lifetimes"] if pairs else 0):
+        log(f"headline: new processes {index + 1}/{settings['headline_lifetimes']} for {labels}")
+        workers, status, failures = {}, {}, {}
+        try:
+            groups = _group_contenders(labels, table, settings, depth, batch)
+            _start_workers(groups, threads, settings, None, workers, status, failures, log)
+            if failures:
+                # The rounds so far stand; the summary line counts the lifetimes it has.
+                log(f"headline: fresh processes failed, stopping: {failures}")
+                break
+            runners = _runners(workers, labels, settings)
+            lifetimes.append(
+                alternate(
+                    {
+                        f"{task}/{label}": runners[(task, label)]
+                        for task, pair in pairs.items()
+                        for label in pair
+                    },
+                    settings["headline_rounds"],
+                )
+            )
+        finally:
+            _close(workers)
     headline = {}
     for task, (default, best) in pairs.items():
-        ratios = []
-        for rounds in (samples, extra) if extra else (samples,):
+        groups = []
+        for rounds in lifetimes:
             pairs_of_round = zip(
                 rounds[f"{task}/{default}"].values, rounds[f"{task}/{best}"].values
             )
-            ratios += round_ratios(pairs_of_round)
-        headline[task] = {"best": best, "ratios": ratios}
+            groups.append(round_ratios(pairs_of_round))
+        headline[task] = {"best": best, "lifetimes": [group for group in groups if group]}
     return headline
 
 
@@ -364,18 +404,23 @@ def _report(samples, status, failures, labels, settings, threads, depth, quick, 
 
     summary = []
     for task, pair in headline.items():
-        if not pair["ratios"]:
+        if not pair["lifetimes"]:
             continue
-        value = statistics.median(pair["ratios"])
-        low, high = median_interval(pair["ratios"])
+        pooled = [ratio for group in pair["lifetimes"] for ratio in group]
+        value = statistics.median(pooled)
+        low, high = clustered_median_interval(pair["lifetimes"])
         key = f"{task}_library_default_vs_best_torch"
         ratios[key], ratios[f"{key}_low"], ratios[f"{key}_high"] = value, low, high
+        by_lifetime = ", ".join(fmt(statistics.median(group), 2) for group in pair["lifetimes"])
+        fresh = len(pair["lifetimes"]) - 1
         summary.append(
             f"**{task}: library default (`{LIBRARY_DEFAULT}`) / best PyTorch "
-            f"(`{pair['best']}`) = {fmt(value, 2)}** (median of {len(pair['ratios'])} "
-            f"per-round ratios: the {settings['repeats']} rounds above and "
-            f"{settings['headline_repeats']} more of just these two; 95 % bootstrap "
-            f"interval of the median {fmt(low, 2)}-{fmt(high, 2)})"
+            f"(`{pair['best']}`) = {fmt(value, 2)}** (median of {len(pooled)} per-round "
+            f"ratios from {len(pair['lifetimes'])} process lifetimes: the "
+            f"{settings['repeats']} rounds above and {fresh} fresh pair"
+            f"{'s' if fresh != 1 else ''} of processes of just these two, "
+            f"{settings['headline_rounds']} rounds each; medians by lifetime {by_lifetime}; "
+            f"95 % bootstrap interval over lifetimes and rounds {fmt(low, 2)}-{fmt(high, 2)})"
         )
     for label, change in ABLATIONS.items():
         for task in ("train", "infer"):

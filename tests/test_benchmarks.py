@@ -255,7 +255,8 @@ def test_gpu_script_runs_on_the_cpu_with_tiny_sizes(tmp_path, backends):
         lowest = 100 * (images - 0.5) * flops_per_image / (peak_tflops * 1.005) - 0.05
         highest = 100 * (images + 0.5) * flops_per_image / (peak_tflops * 0.995) + 0.05
         assert lowest <= float(share) <= highest, table
-        assert float(first) >= 0
+        # Printed to 0.1 s: eager PyTorch's first call of a 2-image batch shows 0.0.
+        assert float(first) >= 0, table
         # Rounds hold whole executions (a slow setup gets fewer steps, never a partial one).
         assert 1 <= int(steps) <= 2 and int(steps) % int(per_execution_cell) == 0
     first_row = next(line for line in table.splitlines() if line.startswith("| ResNet-20 |"))
