@@ -20,6 +20,7 @@ from benchmarks.__main__ import main, update_results  # noqa: E402
 from benchmarks._harness import (  # noqa: E402
     Samples,
     alternate,
+    clustered_median_interval,
     default_threads,
     machine_info,
     median_interval,
@@ -60,6 +61,30 @@ def test_median_interval_brackets_the_median_and_narrows_with_more_rounds():
         median_interval([])
     with pytest.raises(ValueError, match="confidence"):
         median_interval([1.0], confidence=1.5)
+
+
+def test_clustered_interval_widens_when_process_lifetimes_disagree():
+    import statistics
+
+    # Three lifetimes whose rounds agree among themselves but not with each other, as
+    # two headline runs minutes apart did on this VM (1.06 and 0.94).
+    lifetimes = [[0.93, 0.94, 0.95, 0.94] * 3, [1.05, 1.06, 1.07, 1.06] * 3, [0.99, 1.0, 1.01] * 4]
+    pooled = [ratio for group in lifetimes for ratio in group]
+    low, high = clustered_median_interval(lifetimes)
+    assert low <= statistics.median(pooled) <= high
+    # Resampling only the rounds treats 36 rounds as independent and is narrower.
+    round_low, round_high = median_interval(pooled)
+    assert high - low > 1.5 * (round_high - round_low)
+    # The lifetimes' medians span 0.94-1.06; the interval reaches towards both.
+    assert low < 0.97 and high > 1.03
+    # One lifetime: the same as resampling its rounds.
+    assert clustered_median_interval([pooled]) == median_interval(pooled)
+    assert clustered_median_interval(lifetimes) == (low, high)  # seeded
+    for bad in ([], [[1.0], []]):
+        with pytest.raises(ValueError, match="at least one"):
+            clustered_median_interval(bad)
+    with pytest.raises(ValueError, match="confidence"):
+        clustered_median_interval(lifetimes, confidence=0)
 
 
 def test_machine_info_names_the_cpu_and_versions():
@@ -118,7 +143,8 @@ def test_resnet20_quick_measures_keras_and_torch_side_by_side():
         low = result.ratios[f"{task}_library_default_vs_best_torch_low"]
         high = result.ratios[f"{task}_library_default_vs_best_torch_high"]
         assert 0 < low <= headline <= high
-    assert "median of 4 per-round ratios" in result.markdown
+    # 2 rounds with every contender, then 2 in one fresh pair of processes.
+    assert "median of 4 per-round ratios from 2 process lifetimes" in result.markdown
     assert _positive(result.numbers["machine_fp32_gflops"])
     assert "| `keras-tensorflow` |" in result.markdown
     assert "library default" in result.markdown
