@@ -310,13 +310,11 @@ def _headline_lifetimes(samples, table, threads, settings, batch, depth, log):
             _close(workers)
     headline = {}
     for task, (default, best) in pairs.items():
-        groups = []
-        for rounds in lifetimes:
-            pairs_of_round = zip(
-                rounds[f"{task}/{default}"].values, rounds[f"{task}/{best}"].values
-            )
-            groups.append(round_ratios(pairs_of_round))
-        headline[task] = {"best": best, "lifetimes": [group for group in groups if group]}
+        by_lifetime = [
+            round_ratios(zip(rounds[f"{task}/{default}"].values, rounds[f"{task}/{best}"].values))
+            for rounds in lifetimes
+        ]
+        headline[task] = {"best": best, "lifetimes": [ratios for ratios in by_lifetime if ratios]}
     return headline
 
 

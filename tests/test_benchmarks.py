@@ -269,15 +269,12 @@ def test_gpu_script_runs_on_the_cpu_with_tiny_sizes(tmp_path, backends):
     for (_, _, per_execution_cell), cells in rows.items():
         _, _, _, compiled, _, rate, _, tflops, share, first, steps = cells
         assert compiled == "off"
-        assert float(rate.replace(",", "")) > 0, table  # measured, not failed or skipped
-        # 6 x 40,551,040 multiply-adds per ResNet-20 training image
-        assert float(tflops) == pytest.approx(
-            float(rate.replace(",", "")) * 6 * 40_551_040 / 1e12, abs=0.006
-        )
+        images = float(rate.replace(",", ""))
+        assert images > 0, table  # measured, not failed or skipped
+        flops_per_image = 6 * 40_551_040 / 1e12  # ResNet-20's multiply-adds per image, x 6
+        assert float(tflops) == pytest.approx(images * flops_per_image, abs=0.006)
         # The share is of the matrix product measured in the same run. Both numbers are
         # printed rounded: images/s to the unit, the peak to 3 digits, the share to 0.1.
-        flops_per_image = 6 * 40_551_040 / 1e12
-        images = float(rate.replace(",", ""))
         lowest = 100 * (images - 0.5) * flops_per_image / (peak_tflops * 1.005) - 0.05
         highest = 100 * (images + 0.5) * flops_per_image / (peak_tflops * 0.995) + 0.05
         assert lowest <= float(share) <= highest, table
