@@ -6,6 +6,7 @@ workers are real subprocesses running real frameworks, on batches of a few image
 
 import math
 import re
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -46,8 +47,6 @@ def test_alternate_rotates_the_first_contender_and_pairs_rounds():
 
 
 def test_median_interval_brackets_the_median_and_narrows_with_more_rounds():
-    import statistics
-
     ratios = [0.85, 0.9, 0.95, 0.97, 1.0, 1.02, 1.05, 1.1, 1.2]
     low, high = median_interval(ratios)
     assert min(ratios) <= low <= statistics.median(ratios) <= high <= max(ratios)
@@ -64,8 +63,6 @@ def test_median_interval_brackets_the_median_and_narrows_with_more_rounds():
 
 
 def test_clustered_interval_widens_when_process_lifetimes_disagree():
-    import statistics
-
     # Three lifetimes whose rounds agree among themselves but not with each other, as
     # two headline runs minutes apart did on this VM (1.06 and 0.94).
     lifetimes = [[0.93, 0.94, 0.95, 0.94] * 3, [1.05, 1.06, 1.07, 1.06] * 3, [0.99, 1.0, 1.01] * 4]
@@ -246,8 +243,10 @@ def test_gpu_script_runs_on_the_cpu_with_tiny_sizes(tmp_path, backends):
     table = output.read_text()
     assert f"# GPU benchmark: {' and '.join(backends)}" in table
     peak = re.search(r"float32 matrix product measured here \([^)]*\): ([\d,.]+) TFLOP/s", table)
-    assert peak and float(peak.group(1).replace(",", "")) > 0, table
+    assert peak, table
     peak_tflops = float(peak.group(1).replace(",", ""))
+    assert peak_tflops > 0, table
+    flops_per_image = 6 * 40_551_040 / 1e12  # ResNet-20's multiply-adds per image, x 6, in TFLOP
     rows = {
         (cells[1], cells[2], cells[4]): cells
         for line in table.splitlines()
@@ -271,7 +270,6 @@ def test_gpu_script_runs_on_the_cpu_with_tiny_sizes(tmp_path, backends):
         assert compiled == "off"
         images = float(rate.replace(",", ""))
         assert images > 0, table  # measured, not failed or skipped
-        flops_per_image = 6 * 40_551_040 / 1e12  # ResNet-20's multiply-adds per image, x 6
         assert float(tflops) == pytest.approx(images * flops_per_image, abs=0.006)
         # The share is of the matrix product measured in the same run. Both numbers are
         # printed rounded: images/s to the unit, the peak to 3 digits, the share to 0.1.
