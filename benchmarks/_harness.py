@@ -300,6 +300,21 @@ def _cpu_flags():
     return set()
 
 
+# Instructions with which a CPU computes bfloat16 products itself; without them
+# oneDNN emulates bfloat16 through float32, which is slower than float32.
+NATIVE_BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def native_bfloat16(flags=None):
+    """Whether the CPU has bfloat16 product instructions (AVX512-BF16 or AMX-BF16).
+
+    Args:
+        flags: the CPU's flags (default: read from /proc/cpuinfo).
+    """
+    flags = _cpu_flags() if flags is None else set(flags)
+    return any(flag in flags for flag in NATIVE_BFLOAT16_FLAGS)
+
+
 def _version(module):
     try:
         from importlib.metadata import version

@@ -94,7 +94,9 @@ class KerasCifar:
     the paper recipe's SGD and loss, coupled weight decay on every variable, an
     accuracy metric and the profile's XLA setting for this machine, and makes the
     optimizer's state before the first step. Overrides:
-    `jit_compile`, `steps_per_execution`.
+    `jit_compile`, `steps_per_execution`, and `precision` (a Keras dtype policy such
+    as "mixed_bfloat16", set while the model is built, as a learner would before
+    building it; the global policy is float32 again afterwards).
     """
 
     def __init__(
@@ -105,6 +107,7 @@ class KerasCifar:
         steps_per_execution=1,
         driver="batch",
         hook=None,
+        precision="float32",
         **_,
     ):
         import importlib
@@ -123,7 +126,13 @@ class KerasCifar:
         keras.utils.set_random_seed(0)
         self.keras = keras
         self.batch = batch
-        self.model = rk.CifarResNet(depth)
+        # A layer takes the global policy when it is created; the other models of
+        # this process stay float32.
+        keras.mixed_precision.set_global_policy(precision)
+        try:
+            self.model = rk.CifarResNet(depth)
+        finally:
+            keras.mixed_precision.set_global_policy("float32")
         self.macs = rk.count_macs(self.model)
         if jit_compile is None:
             # `fit` passes the profile's setting (no XLA on a CPU); it is written for the
@@ -172,6 +181,7 @@ class KerasCifar:
             "backend": self.keras.backend.backend(),
             "macs": self.macs,
             "jit_compile": str(self.model.jit_compile),
+            "dtype_policy": self.model.dtype_policy.name,
         }
 
 

@@ -17,9 +17,17 @@ Contenders, each in its own worker process (KERAS_BACKEND is per process):
 * `torch-nchw`, `torch-channels-last`, `torch-compile`: the same network written
   directly in PyTorch (`benchmarks.torch_resnet`), SGD momentum 0.9, weight decay
   1e-4, in NCHW, in channels_last, and channels_last under `torch.compile`.
+* `keras-tensorflow-bf16`, `torch-channels-last-bf16`, `torch-compile-bf16`: the
+  default under Keras' `mixed_bfloat16` policy and the two fastest PyTorch setups
+  under `torch.autocast(bfloat16)`; they run by default only on a CPU with
+  bfloat16 instructions (AVX512-BF16, AMX), and each is compared with the best
+  PyTorch setup and the matrix product in its own precision. The library's default
+  stays float32 (a learner's numbers should not depend on the CPU), so the float32
+  pair is the headline.
 
-Matrix products (TensorFlow and PyTorch, fp32, 2048x2048) run in the same rounds;
-the faster one is the machine's measured fp32 rate for benchmark 2.
+Matrix products (TensorFlow and PyTorch, 2048x2048, fp32, and bf16 beside the
+bfloat16 contenders) run in the same rounds; the faster one is the machine's
+measured rate in that precision for benchmark 2.
 
 FLOP convention: a training step costs 3x the forward multiply-adds (forward,
 gradient of the input, gradient of the weights) at 2 FLOPs each, so
@@ -33,6 +41,7 @@ import statistics
 import time
 
 from benchmarks._harness import (
+    NATIVE_BFLOAT16_FLAGS,
     Result,
     Worker,
     WorkerError,
@@ -42,12 +51,16 @@ from benchmarks._harness import (
     fmt,
     markdown_table,
     merge_settings,
+    native_bfloat16,
     paired_ratio,
     round_ratios,
     thread_environment,
 )
 
 LIBRARY_DEFAULT = "keras-tensorflow"
+FLOAT32, BFLOAT16 = "float32", "mixed_bfloat16"
+# The Keras setup compared with the best PyTorch one in each precision.
+KERAS_BY_PRECISION = {FLOAT32: LIBRARY_DEFAULT, BFLOAT16: "keras-tensorflow-bf16"}
 BASELINE = "keras-tensorflow-baseline"
 
 # label -> (worker, extra environment, contender spec)
@@ -76,6 +89,19 @@ CONTENDERS = {
     "torch-nchw": ("torch", {}, {"memory_format": "nchw"}),
     "torch-channels-last": ("torch", {}, {"memory_format": "channels_last"}),
     "torch-compile": ("torch", {}, {"memory_format": "channels_last", "compile": True}),
+    # Mixed bfloat16 (float32 weights, bfloat16 products): measured where the CPU has
+    # bfloat16 instructions, and compared with PyTorch in the same precision only.
+    "keras-tensorflow-bf16": ("keras-tensorflow", _TF, {"precision": BFLOAT16}),
+    "torch-channels-last-bf16": (
+        "torch",
+        {},
+        {"memory_format": "channels_last", "precision": BFLOAT16},
+    ),
+    "torch-compile-bf16": (
+        "torch",
+        {},
+        {"memory_format": "channels_last", "compile": True, "precision": BFLOAT16},
+    ),
 }
 # Contender -> the library default it undoes, for the "measured effect" lines.
 ABLATIONS = {
@@ -98,9 +124,20 @@ DESCRIPTIONS = {
     "torch-nchw": "plain PyTorch, NCHW",
     "torch-channels-last": "plain PyTorch, channels_last",
     "torch-compile": "plain PyTorch, channels_last + torch.compile",
+    "keras-tensorflow-bf16": "the default built under Keras' `mixed_bfloat16` policy "
+    "(bfloat16 compute, float32 weights)",
+    "torch-channels-last-bf16": "plain PyTorch, channels_last, `torch.autocast(bfloat16)`",
+    "torch-compile-bf16": "plain PyTorch, channels_last + torch.compile, "
+    "`torch.autocast(bfloat16)`",
     BASELINE: "another copy of the library (`--baseline`), TF backend",
 }
-MATMUL_WORKERS = {"matmul-tensorflow": "keras-tensorflow", "matmul-torch": "torch"}
+# matmul contender -> (worker, dtype); the bfloat16 ones run beside bfloat16 contenders.
+MATMULS = {
+    "matmul-tensorflow": ("keras-tensorflow", "float32"),
+    "matmul-torch": ("torch", "float32"),
+    "matmul-tensorflow-bf16": ("keras-tensorflow", "bfloat16"),
+    "matmul-torch-bf16": ("torch", "bfloat16"),
+}
 FULL = dict(
     batch=128,
     train_steps=3,
@@ -124,6 +161,22 @@ QUICK = dict(
 QUICK_CONTENDERS = ("keras-tensorflow", "torch-nchw", "torch-channels-last")
 
 
+def precision_of(label, table=CONTENDERS):
+    """The contender's precision: "float32" or "mixed_bfloat16"."""
+    return table[label][2].get("precision", FLOAT32) if label in table else FLOAT32
+
+
+def default_contenders(flags=None):
+    """Every contender, less the bfloat16 ones on a CPU without bfloat16 instructions.
+
+    Emulated bfloat16 is slower than float32 there, so it would measure nothing a
+    learner would choose.
+    """
+    if native_bfloat16(flags):
+        return tuple(CONTENDERS)
+    return tuple(label for label in CONTENDERS if precision_of(label) == FLOAT32)
+
+
 def _worker_kind(label):
     return "torch_cifar" if label.startswith("torch") else "keras_cifar"
 
@@ -135,7 +188,9 @@ def run(
 
     Args:
         quick: tiny sizes and three contenders, for a smoke test.
-        contenders: labels from `CONTENDERS` (default: all; quick: three).
+        contenders: labels from `CONTENDERS` (default: `default_contenders()`, which
+            leaves out the bfloat16 ones on a CPU without bfloat16 instructions;
+            quick: three).
         threads: threads per framework (default: every usable core).
         log: progress output.
         depth: CIFAR ResNet depth.
@@ -152,7 +207,7 @@ def run(
         library default over the best plain-PyTorch figure.
     """
     settings = merge_settings(QUICK if quick else FULL, overrides)
-    labels = list(contenders or (QUICK_CONTENDERS if quick else CONTENDERS))
+    labels = list(contenders or (QUICK_CONTENDERS if quick else default_contenders()))
     for label in labels:
         if label not in CONTENDERS:
             raise ValueError(f"unknown contender {label!r}; allowed: {', '.join(CONTENDERS)}")
@@ -165,25 +220,31 @@ def run(
 
     # Group contenders by worker process.
     groups = _group_contenders(labels, table, settings, depth, batch)
-    for matmul, worker_name in MATMUL_WORKERS.items():
-        if worker_name in groups:
-            framework = "tensorflow" if "tensorflow" in matmul else "torch"
-            groups[worker_name]["contenders"].append(
-                dict(
-                    id=matmul,
-                    kind="matmul",
-                    framework=framework,
-                    size=settings["matmul_size"],
-                    warmup_tasks={"matmul": 2},
-                )
+    precisions = {precision_of(label, table) for label in labels}
+    matmuls = [
+        matmul
+        for matmul, (worker_name, dtype) in MATMULS.items()
+        if worker_name in groups and (dtype == "float32" or BFLOAT16 in precisions)
+    ]
+    for matmul in matmuls:
+        worker_name, dtype = MATMULS[matmul]
+        groups[worker_name]["contenders"].append(
+            dict(
+                id=matmul,
+                kind="matmul",
+                framework="tensorflow" if "tensorflow" in matmul else "torch",
+                size=settings["matmul_size"],
+                dtype=dtype,
+                warmup_tasks={"matmul": 2},
             )
+        )
 
     started = time.perf_counter()
     workers, status, failures = {}, {}, {}
     try:
         _start_workers(groups, threads, settings, baseline, workers, status, failures, log)
         runners = _runners(workers, labels, settings)
-        for matmul in MATMUL_WORKERS:
+        for matmul in matmuls:
             if matmul in workers:
                 steps = 2 if quick else 3
                 runners[("matmul", matmul)] = _runner(workers, matmul, "matmul", steps)
@@ -269,20 +330,23 @@ def _close(workers):
 
 
 def _headline_lifetimes(samples, table, threads, settings, batch, depth, log):
-    """Per-round ratios of the library default to the fastest PyTorch setup, by lifetime.
+    """Per-round ratios of the Keras setup to the fastest PyTorch setup, by lifetime.
 
-    The rounds of every contender (`samples`) ran in processes shared by all of them:
-    that is the first lifetime. `headline_lifetimes` fresh pairs of processes,
-    holding only these two setups, add `headline_rounds` rounds each, so the
-    headline's interval also covers how much a new pair of processes (and a later
-    minute) moves the ratio.
+    One pair per task and precision: the library default against the fastest
+    float32 PyTorch setup and, where measured, the default under mixed bfloat16
+    against the fastest bfloat16 one. The rounds of every contender (`samples`) ran
+    in processes shared by all of them: that is the first lifetime.
+    `headline_lifetimes` fresh pairs of processes, holding only these setups, add
+    `headline_rounds` rounds each, so the headline's interval also covers how much
+    a new pair of processes (and a later minute) moves the ratio.
     """
     pairs = {}
     for task in ("train", "infer"):
-        best = _best_torch(samples, task)
-        if best is None or f"{task}/{LIBRARY_DEFAULT}" not in samples:
-            continue
-        pairs[task] = (LIBRARY_DEFAULT, best.label.split("/", 1)[1])
+        for precision, keras_label in KERAS_BY_PRECISION.items():
+            best = _best_torch(samples, task, precision, table)
+            if best is None or f"{task}/{keras_label}" not in samples:
+                continue
+            pairs[(task, precision)] = (keras_label, best.label.split("/", 1)[1])
     lifetimes = [samples]
     labels = sorted({label for pair in pairs.values() for label in pair})
     for index in range(settings["headline_lifetimes"] if pairs else 0):
@@ -300,7 +364,7 @@ def _headline_lifetimes(samples, table, threads, settings, batch, depth, log):
                 alternate(
                     {
                         f"{task}/{label}": runners[(task, label)]
-                        for task, pair in pairs.items()
+                        for (task, _), pair in pairs.items()
                         for label in pair
                     },
                     settings["headline_rounds"],
@@ -309,19 +373,31 @@ def _headline_lifetimes(samples, table, threads, settings, batch, depth, log):
         finally:
             _close(workers)
     headline = {}
-    for task, (default, best) in pairs.items():
+    for (task, precision), (keras_label, best) in pairs.items():
         by_lifetime = [
-            round_ratios(zip(rounds[f"{task}/{default}"].values, rounds[f"{task}/{best}"].values))
+            round_ratios(
+                zip(rounds[f"{task}/{keras_label}"].values, rounds[f"{task}/{best}"].values)
+            )
             for rounds in lifetimes
         ]
-        headline[task] = {"best": best, "lifetimes": [ratios for ratios in by_lifetime if ratios]}
+        headline[(task, precision)] = {
+            "keras": keras_label,
+            "best": best,
+            "lifetimes": [ratios for ratios in by_lifetime if ratios],
+        }
     return headline
 
 
-def _best_torch(samples, task):
+def _best_torch(samples, task, precision=FLOAT32, table=CONTENDERS):
+    """The fastest plain-PyTorch setup of `task` in `precision` (None if none ran)."""
     best = None
     for key, value in samples.items():
-        if key.startswith(f"{task}/torch-") and (best is None or value.median > best.median):
+        label = key.split("/", 1)[1]
+        if (
+            key.startswith(f"{task}/torch-")
+            and precision_of(label, table) == precision
+            and (best is None or value.median > best.median)
+        ):
             best = value
     return best
 
@@ -336,16 +412,21 @@ def _report(samples, status, failures, labels, settings, threads, depth, quick, 
 
         macs = count_macs(depth)
     train_flops, infer_flops = 6 * macs, 2 * macs
-    matmuls = [samples[k] for k in samples if k.startswith("matmul/")]
-    machine = max(matmuls, key=lambda s: s.median) if matmuls else None
-    machine_gflops = machine.median / 1e9 if machine else float("nan")
+    # The machine's rate in each precision: the faster framework's matrix product.
+    machine_gflops = {}
+    for precision, dtype in ((FLOAT32, "float32"), (BFLOAT16, "bfloat16")):
+        rates = [
+            samples[f"matmul/{name}"].median / 1e9
+            for name, (_, matmul_dtype) in MATMULS.items()
+            if matmul_dtype == dtype and f"matmul/{name}" in samples
+        ]
+        machine_gflops[precision] = max(rates) if rates else float("nan")
 
     numbers, ratios, sections = {}, {}, []
     for task, title, flops in (
         ("train", "Training (forward + backward + SGD step)", train_flops),
         ("infer", "Inference (forward, eval mode)", infer_flops),
     ):
-        best = _best_torch(samples, task)
         rows = []
         for label in labels:
             key = f"{task}/{label}"
@@ -353,6 +434,9 @@ def _report(samples, status, failures, labels, settings, threads, depth, quick, 
                 rows.append([label, DESCRIPTIONS[label], "failed", "", "", "", ""])
                 continue
             value = samples[key]
+            precision = precision_of(label)
+            best = _best_torch(samples, task, precision)
+            machine = machine_gflops[precision]
             low, high = value.spread
             gflops = value.median * flops / 1e9
             numbers[f"{task}_images_per_s/{label}"] = value.median
@@ -366,7 +450,7 @@ def _report(samples, status, failures, labels, settings, threads, depth, quick, 
                     f"**{fmt(value.median)}** ({fmt(low)}-{fmt(high)})",
                     fmt(ratio, 2),
                     fmt(gflops),
-                    fmt(100 * gflops / machine_gflops) + " %" if machine else "n/a",
+                    fmt(100 * gflops / machine) + " %" if machine == machine else "n/a",
                     fmt(status[label]["warmup_s"][0] if status[label]["warmup_s"] else None),
                 ]
             )
@@ -374,9 +458,9 @@ def _report(samples, status, failures, labels, settings, threads, depth, quick, 
             "contender",
             "setup",
             "images/s median (min-max)",
-            "ratio to best PyTorch",
+            "ratio to best PyTorch (same precision)",
             "effective GFLOP/s",
-            "of fp32 matmul rate",
+            "of matmul rate (same precision)",
             "first call s",
         ]
         sections.append(f"### {title}\n\n" + markdown_table(header, rows))
@@ -389,34 +473,40 @@ def _report(samples, status, failures, labels, settings, threads, depth, quick, 
             matmul_rows.append(
                 [
                     f"`{key.split('/', 1)[1]}`",
-                    f"{settings['matmul_size']}x{settings['matmul_size']} fp32",
+                    f"{settings['matmul_size']}x{settings['matmul_size']} "
+                    + MATMULS[key.split("/", 1)[1]][1],
                     f"**{fmt(value.median / 1e9)}** ({fmt(low / 1e9)}-{fmt(high / 1e9)})",
                 ]
             )
     if matmul_rows:
         sections.append(
-            "### Machine limit: fp32 matrix product (same rounds)\n\n"
+            "### Machine limit: matrix product (same rounds)\n\n"
             + markdown_table(["contender", "size", "GFLOP/s median (min-max)"], matmul_rows)
         )
-    numbers["machine_fp32_gflops"] = machine_gflops
+    numbers["machine_fp32_gflops"] = machine_gflops[FLOAT32]
+    if machine_gflops[BFLOAT16] == machine_gflops[BFLOAT16]:
+        numbers["machine_bf16_gflops"] = machine_gflops[BFLOAT16]
 
     summary = []
-    for task, pair in headline.items():
+    for (task, precision), pair in headline.items():
         if not pair["lifetimes"]:
             continue
         pooled = [ratio for group in pair["lifetimes"] for ratio in group]
         value = statistics.median(pooled)
         low, high = clustered_median_interval(pair["lifetimes"])
-        key = f"{task}_library_default_vs_best_torch"
+        if precision == FLOAT32:
+            key, what, against = f"{task}_library_default_vs_best_torch", "library default", ""
+        else:
+            key, what, against = f"{task}_bf16_vs_best_torch_bf16", "bfloat16", " bfloat16"
         ratios[key], ratios[f"{key}_low"], ratios[f"{key}_high"] = value, low, high
         by_lifetime = ", ".join(fmt(statistics.median(group), 2) for group in pair["lifetimes"])
         fresh = len(pair["lifetimes"]) - 1
         summary.append(
-            f"**{task}: library default (`{LIBRARY_DEFAULT}`) / best PyTorch "
+            f"**{task}: {what} (`{pair['keras']}`) / best{against} PyTorch "
             f"(`{pair['best']}`) = {fmt(value, 2)}** (median of {len(pooled)} per-round "
             f"ratios from {len(pair['lifetimes'])} process lifetimes: the "
             f"{settings['repeats']} rounds above and {fresh} fresh pair"
-            f"{'s' if fresh != 1 else ''} of processes of just these two, "
+            f"{'s' if fresh != 1 else ''} of processes holding only the compared setups, "
             f"{settings['headline_rounds']} rounds each; medians by lifetime {by_lifetime}; "
             f"95 % bootstrap interval over lifetimes and rounds {fmt(low, 2)}-{fmt(high, 2)})"
         )
@@ -441,7 +531,15 @@ def _report(samples, status, failures, labels, settings, threads, depth, quick, 
         f"{settings['repeats']} alternating rounds of {settings['train_steps']} training / "
         f"{settings['infer_steps']} inference steps after {settings['warmup']} warm-up calls"
         f"{' (QUICK MODE: not representative)' if quick else ''}. Effective GFLOP/s count "
-        "6 x multiply-adds per training image and 2 x per inference image."
+        "6 x multiply-adds per training image and 2 x per inference image. "
+        + (
+            "The bfloat16 contenders run because this CPU has bfloat16 instructions; "
+            "each is compared with PyTorch and the matrix product in its own precision."
+            if BFLOAT16 in {precision_of(label) for label in labels}
+            else "No bfloat16 contenders: this CPU has none of "
+            + ", ".join(NATIVE_BFLOAT16_FLAGS)
+            + " (emulated bfloat16 is slower than float32)."
+        )
     )
     markdown = "\n\n".join([intro] + sections + ["\n".join(f"- {line}" for line in summary)])
     return Result(

@@ -25,6 +25,7 @@ from benchmarks._harness import (  # noqa: E402
     default_threads,
     machine_info,
     median_interval,
+    native_bfloat16,
     paired_ratio,
 )
 
@@ -125,29 +126,81 @@ def test_resnet20_quick_measures_keras_and_torch_side_by_side():
 
     result = resnet20.run(
         quick=True,
-        contenders=["keras-tensorflow", "keras-tensorflow-keras-bn", "torch-channels-last"],
+        contenders=[
+            "keras-tensorflow",
+            "keras-tensorflow-keras-bn",
+            "torch-channels-last",
+            "keras-tensorflow-bf16",
+            "torch-channels-last-bf16",
+        ],
         log=lambda line: None,
         batch=4,
         matmul_size=64,
     )
     for task in ("train", "infer"):
-        for label in ("keras-tensorflow", "torch-channels-last"):
+        for label in ("keras-tensorflow", "torch-channels-last", "keras-tensorflow-bf16"):
             assert _positive(result.numbers[f"{task}_images_per_s/{label}"])
             assert _positive(result.numbers[f"{task}_gflops/{label}"])
-        headline = result.ratios[f"{task}_library_default_vs_best_torch"]
-        assert _positive(headline)
-        # The headline carries its bootstrap interval, from the extra rounds too.
-        low = result.ratios[f"{task}_library_default_vs_best_torch_low"]
-        high = result.ratios[f"{task}_library_default_vs_best_torch_high"]
-        assert 0 < low <= headline <= high
-    # 2 rounds with every contender, then 2 in one fresh pair of processes.
-    assert "median of 4 per-round ratios from 2 process lifetimes" in result.markdown
+        for key in ("library_default_vs_best_torch", "bf16_vs_best_torch_bf16"):
+            headline = result.ratios[f"{task}_{key}"]
+            assert _positive(headline)
+            # The headline carries its bootstrap interval, from the extra rounds too.
+            low, high = result.ratios[f"{task}_{key}_low"], result.ratios[f"{task}_{key}_high"]
+            assert 0 < low <= headline <= high
+        # Each precision is compared with PyTorch in the same precision: the bfloat16
+        # PyTorch setup is the best of its own precision, whatever its speed.
+        assert result.ratios[f"{task}/torch-channels-last-bf16_vs_best_torch"] == 1.0
+        assert result.ratios[f"{task}/torch-channels-last_vs_best_torch"] == 1.0
+    # 2 rounds with every contender, then 2 in one fresh set of processes.
+    assert result.markdown.count("median of 4 per-round ratios from 2 process lifetimes") == 4
+    assert "(`keras-tensorflow-bf16`) / best bfloat16 PyTorch (`torch-channels-last-bf16`)" in (
+        result.markdown
+    )
     assert _positive(result.numbers["machine_fp32_gflops"])
+    assert _positive(result.numbers["machine_bf16_gflops"])
+    assert "| `matmul-torch-bf16` | 64x64 bfloat16 |" in result.markdown
     assert "| `keras-tensorflow` |" in result.markdown
     assert "library default" in result.markdown
     # Undoing a speed default is measured against the default in the same rounds.
     assert _positive(result.ratios["train/effect_of/keras-tensorflow-keras-bn"])
     assert "effect of fused batch normalization" in result.markdown
+
+
+def test_bfloat16_contenders_run_by_default_only_with_bfloat16_instructions():
+    from benchmarks import resnet20
+
+    assert native_bfloat16({"avx2", "avx512f", "avx512_bf16"})
+    assert native_bfloat16(["amx_bf16", "amx_tile"])
+    assert not native_bfloat16({"avx2", "fma", "avx512f"})
+    with_bf16 = resnet20.default_contenders({"avx512_bf16"})
+    without = resnet20.default_contenders({"avx2", "fma"})
+    assert with_bf16 == tuple(resnet20.CONTENDERS)
+    assert "keras-tensorflow-bf16" in with_bf16 and "torch-compile-bf16" in with_bf16
+    assert {resnet20.precision_of(label) for label in without} == {"float32"}
+    assert set(with_bf16) - set(without) == {
+        "keras-tensorflow-bf16",
+        "torch-channels-last-bf16",
+        "torch-compile-bf16",
+    }
+
+
+def test_best_torch_compares_within_one_precision():
+    from benchmarks import resnet20
+
+    samples = {
+        f"train/{label}": Samples(f"train/{label}", values=values)
+        for label, values in {
+            "keras-tensorflow": [500.0],
+            "torch-channels-last": [600.0],
+            "torch-compile": [650.0],
+            "torch-channels-last-bf16": [900.0],
+            "torch-compile-bf16": [1000.0],
+        }.items()
+    }
+    assert resnet20._best_torch(samples, "train").label == "train/torch-compile"
+    best_bf16 = resnet20._best_torch(samples, "train", "mixed_bfloat16")
+    assert best_bf16.label == "train/torch-compile-bf16"
+    assert resnet20._best_torch(samples, "infer") is None
 
 
 @pytest.mark.parametrize("ablation", ["keras_batch_normalization", "strided_slice_shortcut"])
