@@ -36,7 +36,17 @@ def machine_markdown(info, threads):
         ["load average at start (1, 5, 15 min)", info["load_average"]],
         ["date", info["date"]],
     ]
-    return "## Machine\n\n" + markdown_table(["", ""], rows) + "\n"
+    return (
+        "## Machine\n\nThe machine of the latest run; each section's last line names the "
+        "machine it was measured on (a partial run rewrites only its own sections).\n\n"
+        + markdown_table(["", ""], rows)
+        + "\n"
+    )
+
+
+def machine_line(info):
+    """The machine in a few words, for the last line of each section."""
+    return f"{info['cpu']}, {info['usable_cores']} cores, {info['simd']}"
 
 
 def update_results(path, sections):
@@ -116,7 +126,7 @@ def main(argv=None):
             failed = True
             body = f"## {name}\n\nFAILED: `{type(result).__name__}: {result}`\n"
         else:
-            body = result.to_markdown() + f"\n_Measured {info['date']}._\n"
+            body = result.to_markdown() + f"\n_Measured {info['date']} on {machine_line(info)}._\n"
         sections[name] = body
     report = "\n".join(sections.values())
     print("\n" + report)
