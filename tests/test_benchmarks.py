@@ -102,6 +102,47 @@ def test_update_results_keeps_hand_written_text(tmp_path):
     assert text.rstrip().endswith("<!-- END b -->")
 
 
+def test_each_written_section_names_the_machine_it_ran_on(tmp_path, monkeypatch, capsys):
+    import benchmarks.__main__ as cli
+    from benchmarks._harness import Result
+
+    info = dict(
+        machine_info(),
+        cpu="Test CPU",
+        usable_cores=2,
+        simd="avx2 fma",
+        date="2026-12-01 00:00 UTC",
+    )
+    monkeypatch.setattr(cli, "machine_info", lambda: info)
+    monkeypatch.setattr(
+        cli,
+        "run_benchmarks",
+        lambda names, **_: {name: Result(name, f"Title of {name}", "body") for name in names},
+    )
+    output = tmp_path / "RESULTS.md"
+    output.write_text(
+        "# Results\n\n"
+        + "".join(
+            f"<!-- BEGIN {name} -->\nold\n<!-- END {name} -->\n\n"
+            for name in ("machine", "resnet20", "kernels")
+        )
+        + "analysis\n"
+    )
+    assert cli.main(["resnet20", f"--output={output}"]) == 0
+    text = output.read_text()
+    # The machine block describes the latest run; a section keeps its own machine line when
+    # a later partial run rewrites the block.
+    assert "| CPU | Test CPU |" in text and "<!-- BEGIN kernels -->\nold\n" in text
+    section = re.search(r"<!-- BEGIN resnet20 -->(.*?)<!-- END resnet20 -->", text, re.DOTALL)
+    assert (
+        section.group(1)
+        .rstrip()
+        .endswith("_Measured 2026-12-01 00:00 UTC on Test CPU, 2 cores, avx2 fma._")
+    )
+    assert text.rstrip().endswith("analysis")
+    capsys.readouterr()
+
+
 def test_list_names_every_benchmark(capsys):
     assert main(["--list"]) == 0
     assert capsys.readouterr().out.split() == list(BENCHMARK_NAMES)
