@@ -96,7 +96,7 @@ class KerasCifar:
     optimizer's state before the first step. Overrides:
     `jit_compile`, `steps_per_execution`, and `precision` (a Keras dtype policy such
     as "mixed_bfloat16", set while the model is built, as a learner would before
-    building it; the global policy is float32 again afterwards).
+    building it; the global policy is restored afterwards).
     """
 
     def __init__(
@@ -127,12 +127,13 @@ class KerasCifar:
         self.keras = keras
         self.batch = batch
         # A layer takes the global policy when it is created; the other models of
-        # this process stay float32.
+        # this process keep the policy they had.
+        previous = keras.mixed_precision.global_policy()
         keras.mixed_precision.set_global_policy(precision)
         try:
             self.model = rk.CifarResNet(depth)
         finally:
-            keras.mixed_precision.set_global_policy("float32")
+            keras.mixed_precision.set_global_policy(previous)
         self.macs = rk.count_macs(self.model)
         if jit_compile is None:
             # `fit` passes the profile's setting (no XLA on a CPU); it is written for the

@@ -37,6 +37,7 @@ additions and the optimizer update are not counted.
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 
@@ -427,6 +428,9 @@ def _report(samples, status, failures, labels, settings, threads, depth, quick, 
         ("train", "Training (forward + backward + SGD step)", train_flops),
         ("infer", "Inference (forward, eval mode)", infer_flops),
     ):
+        best_by_precision = {
+            precision: _best_torch(samples, task, precision) for precision in machine_gflops
+        }
         rows = []
         for label in labels:
             key = f"{task}/{label}"
@@ -435,8 +439,7 @@ def _report(samples, status, failures, labels, settings, threads, depth, quick, 
                 continue
             value = samples[key]
             precision = precision_of(label)
-            best = _best_torch(samples, task, precision)
-            machine = machine_gflops[precision]
+            best, machine = best_by_precision[precision], machine_gflops[precision]
             low, high = value.spread
             gflops = value.median * flops / 1e9
             numbers[f"{task}_images_per_s/{label}"] = value.median
@@ -450,7 +453,7 @@ def _report(samples, status, failures, labels, settings, threads, depth, quick, 
                     f"**{fmt(value.median)}** ({fmt(low)}-{fmt(high)})",
                     fmt(ratio, 2),
                     fmt(gflops),
-                    fmt(100 * gflops / machine) + " %" if machine == machine else "n/a",
+                    "n/a" if math.isnan(machine) else fmt(100 * gflops / machine) + " %",
                     fmt(status[label]["warmup_s"][0] if status[label]["warmup_s"] else None),
                 ]
             )
@@ -484,7 +487,7 @@ def _report(samples, status, failures, labels, settings, threads, depth, quick, 
             + markdown_table(["contender", "size", "GFLOP/s median (min-max)"], matmul_rows)
         )
     numbers["machine_fp32_gflops"] = machine_gflops[FLOAT32]
-    if machine_gflops[BFLOAT16] == machine_gflops[BFLOAT16]:
+    if not math.isnan(machine_gflops[BFLOAT16]):
         numbers["machine_bf16_gflops"] = machine_gflops[BFLOAT16]
 
     summary = []
