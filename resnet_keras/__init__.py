@@ -36,12 +36,16 @@ from resnet_keras.models import (
 )
 from resnet_keras.profiles import Profile, get_profile
 
+# The training recipes' schedules and loss are registered with Keras when their modules are
+# imported: importing them here makes every .keras file that `fit` or the command line saves
+# load after `import resnet_keras` alone. They need Keras only, not TensorFlow.
+from resnet_keras.training import recipes as _recipes  # noqa: F401
+
 # The input pipelines and the trainer use tf.data, so they are imported on first
 # use: the layers and models then import on the JAX and PyTorch backends without
 # TensorFlow installed (a GPU machine with only JAX, say).
 _LAZY = {
     "data": ("resnet_keras.data", None),
-    "training": ("resnet_keras.training", None),
     "load": ("resnet_keras.data", "load"),
     "show_images": ("resnet_keras.data", "show_images"),
     "find_learning_rate": ("resnet_keras.training", "find_learning_rate"),

@@ -18,13 +18,22 @@ def check_choice(name, value, allowed):
     return value
 
 
+def _check_int(name, value, minimum, wording):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be {wording}; received {value!r}.")
+    if value < minimum:
+        raise ValueError(f"`{name}` must be {wording} (>= {minimum}); received {value}.")
+    return int(value)
+
+
 def check_positive_int(name, value):
     """Returns `value` if it is an int >= 1 (bools rejected), else raises."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be a positive integer; received {value!r}.")
-    if value < 1:
-        raise ValueError(f"`{name}` must be a positive integer (>= 1); received {value}.")
-    return int(value)
+    return _check_int(name, value, 1, "a positive integer")
+
+
+def check_non_negative_int(name, value):
+    """Returns `value` if it is an int >= 0 (bools rejected), else raises."""
+    return _check_int(name, value, 0, "a non-negative integer")
 
 
 def check_strides(name, value):

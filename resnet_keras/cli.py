@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import sys
 import time
@@ -220,17 +221,20 @@ def _check_writable(out: Path) -> None:
 def _check_run_folder(out: Path, config: dict) -> int:
     """Compares with the run already in `out`; returns the epoch a backup would resume from."""
     previous_path = out / RUN_CONFIG_FILE
-    resume_epoch = 0
-    metadata = out / "backup" / "training_metadata.json"
-    if metadata.exists():
-        try:
-            resume_epoch = int(json.loads(metadata.read_text())["epoch"])
-        except (ValueError, KeyError, OSError):
-            resume_epoch = 0
+    from resnet_keras.training.backup import latest_epoch
+
+    resume_epoch = latest_epoch(out / "backup")
     if previous_path.exists():
         try:
             previous = json.loads(previous_path.read_text())
-        except (ValueError, OSError):
+            if not isinstance(previous, dict):
+                raise ValueError("not a JSON object")
+        except (ValueError, OSError) as error:
+            print(
+                f"Note: {previous_path} is damaged ({error}); it is written again from this "
+                "command's arguments.",
+                file=sys.stderr,
+            )
             previous = {}
         clashes = [
             f"--{key.replace('_', '-')} {previous.get(key)}"
@@ -299,9 +303,18 @@ def _load_data(args, profile, batch_size):
     return data
 
 
+def _write_text(path: Path, text: str) -> None:
+    """Writes a file whole or not at all: a kill mid-write leaves the old file in place."""
+    staging = path.with_name(f".{path.name}.tmp")
+    staging.write_text(text)
+    os.replace(staging, path)
+
+
 def _save_model(model, out: Path) -> None:
     try:
-        model.save(out / "model.keras")
+        staging = out / ".model.tmp.keras"  # Keras wants the .keras ending
+        model.save(staging)
+        os.replace(staging, out / "model.keras")
     except Exception as error:  # noqa: BLE001 - a model that cannot be serialised still has weights
         model.save_weights(out / "model.weights.h5")
         print(f"Note: saved weights only, the model could not be serialised: {error}")
@@ -366,7 +379,7 @@ def _train(args) -> int:
         "seed": args.seed,
     }
     resume_epoch = _check_run_folder(out, config)
-    (out / RUN_CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    _write_text(out / RUN_CONFIG_FILE, json.dumps(config, indent=2) + "\n")
 
     print(f"Profile {profile.name}: {profile_reason}.")
     set_determinism(args.seed, op_determinism=args.deterministic)
@@ -432,9 +445,9 @@ def _train(args) -> int:
         "versions": _versions(),
     }
     summary.pop("lr")
-    files = {path.name for path in out.iterdir() if path.is_file()}
+    files = {p.name for p in out.iterdir() if p.is_file() and not p.name.startswith(".")}
     summary["files"] = sorted(files | {SUMMARY_FILE})
-    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+    _write_text(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
 
     speed = f"{images_per_second:,.0f} images/s" if images_per_second else "no epoch timed"
     print(
@@ -539,8 +552,9 @@ def main(argv=None) -> int:
         return 130
     except Exception as error:
         from resnet_keras.data import DatasetUnavailableError
+        from resnet_keras.training.backup import BackupError
 
-        if isinstance(error, DatasetUnavailableError):
+        if isinstance(error, (DatasetUnavailableError, BackupError)):
             print(f"{parser.prog}: error: {' '.join(str(error).split())}", file=sys.stderr)
             return 1
         raise

@@ -29,6 +29,7 @@ from resnet_keras.training import (
     suggest_learning_rate,
     train_with_gradient_tape,
 )
+from resnet_keras.training.backup import latest_epoch
 from resnet_keras.training.recipes import SparseCategoricalCrossentropyWithSmoothing
 
 
@@ -490,9 +491,7 @@ def test_fit_stops_on_nan_loss_with_advice(tmp_path, capsys):
     error = capsys.readouterr().err
     assert "loss is nan" in error.lower() and NAN_ADVICE in error
     # The diverged epoch was not backed up, so a rerun restarts from the last finite epoch.
-    metadata = tmp_path / "backup" / "training_metadata.json"
-    backed_up = json.loads(metadata.read_text())["epoch"] if metadata.exists() else 0
-    assert backed_up == len(losses) - 1
+    assert latest_epoch(tmp_path / "backup") == len(losses) - 1
 
 
 def test_accelerators_follow_the_profile_only_on_a_gpu():

@@ -11,6 +11,7 @@ Examples:
 """
 
 from .cifar10 import probe_download_host
+from .epochs import epoch_counter, set_epoch
 from .figures import show_images
 from .loader import DATASET_NAMES, load
 from .options import pipeline_options, without_autotune_thread
@@ -23,9 +24,11 @@ __all__ = [
     "DatasetUnavailableError",
     "LoadedData",
     "OfflineDatasetWarning",
+    "epoch_counter",
     "load",
     "pipeline_options",
     "probe_download_host",
+    "set_epoch",
     "show_images",
     "synthetic",
     "without_autotune_thread",

@@ -137,7 +137,8 @@ def load(
 ):
     """Loads an image-classification dataset as batched `tf.data` pipelines.
 
-    The training split is shuffled (seeded, reshuffled each epoch) and, with `augment`,
+    The training split is shuffled (differently each epoch, as a function of `seed` and
+    the epoch alone: see `resnet_keras.data.set_epoch`) and, with `augment`,
     gets the augmentation of He et al. 2016: 4 pixels of padding, a random 32x32 crop
     and, for CIFAR-10 only, a random horizontal flip. Validation and test splits are
     neither shuffled nor augmented. Images come out as float32 `(batch, 32, 32, 3)`,

@@ -71,4 +71,6 @@ def without_autotune_thread(dataset: tf.data.Dataset) -> tf.data.Dataset:
         raise TypeError(f"`dataset` must be a tf.data.Dataset; received {type(dataset).__name__}.")
     if dataset.options().autotune.enabled is not None:
         return dataset
-    return dataset.with_options(pipeline_options())
+    from . import epochs  # the copy keeps the epoch counter its order depends on
+
+    return epochs.attach(dataset.with_options(pipeline_options()), epochs.epoch_counter(dataset))

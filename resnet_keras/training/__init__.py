@@ -7,30 +7,12 @@ Examples:
     [32000, 48000]
 """
 
-from resnet_keras.training.callbacks import (
-    NAN_ADVICE,
-    EpochTimer,
-    FiniteBackupAndRestore,
-    LearningRateLogger,
-    TerminateOnNaNWithAdvice,
-    default_callbacks,
-    read_history_csv,
-)
-from resnet_keras.training.loop import (
-    backward,
-    compute_loss,
-    evaluate,
-    forward,
-    initialise,
-    make_train_step,
-    train_with_gradient_tape,
-    update,
-)
-from resnet_keras.training.lr_finder import (
-    LRFinderResult,
-    find_learning_rate,
-    suggest_learning_rate,
-)
+import importlib
+
+# The schedules and the loss are plain Keras and registered for deserialisation, so they
+# load with `import resnet_keras` alone; everything else here uses tf.data (TensorFlow)
+# and is imported on first use, so that the package imports on the JAX and PyTorch
+# backends without TensorFlow.
 from resnet_keras.training.recipes import (
     RECIPES,
     Recipe,
@@ -44,16 +26,57 @@ from resnet_keras.training.schedules import (
     paper_schedule,
     schedule_values,
 )
-from resnet_keras.training.trainer import accelerator_settings, configure_precision, fit
+
+_LAZY = {
+    "BackupError": "resnet_keras.training.backup",
+    "EpochSetter": "resnet_keras.training.callbacks",
+    "EpochTimer": "resnet_keras.training.callbacks",
+    "LRFinderResult": "resnet_keras.training.lr_finder",
+    "LearningRateLogger": "resnet_keras.training.callbacks",
+    "NAN_ADVICE": "resnet_keras.training.callbacks",
+    "RunBackup": "resnet_keras.training.backup",
+    "TerminateOnNaNWithAdvice": "resnet_keras.training.callbacks",
+    "accelerator_settings": "resnet_keras.training.trainer",
+    "backward": "resnet_keras.training.loop",
+    "compute_loss": "resnet_keras.training.loop",
+    "configure_precision": "resnet_keras.training.trainer",
+    "default_callbacks": "resnet_keras.training.callbacks",
+    "evaluate": "resnet_keras.training.loop",
+    "find_learning_rate": "resnet_keras.training.lr_finder",
+    "fit": "resnet_keras.training.trainer",
+    "forward": "resnet_keras.training.loop",
+    "initialise": "resnet_keras.training.loop",
+    "make_train_step": "resnet_keras.training.loop",
+    "read_history_csv": "resnet_keras.training.callbacks",
+    "repair_history_csv": "resnet_keras.training.callbacks",
+    "suggest_learning_rate": "resnet_keras.training.lr_finder",
+    "train_with_gradient_tape": "resnet_keras.training.loop",
+    "update": "resnet_keras.training.loop",
+}
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'resnet_keras.training' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "NAN_ADVICE",
     "RECIPES",
+    "BackupError",
+    "EpochSetter",
     "EpochTimer",
-    "FiniteBackupAndRestore",
     "LRFinderResult",
     "LearningRateLogger",
     "Recipe",
+    "RunBackup",
     "SparseCategoricalCrossentropyWithSmoothing",
     "StepDecay",
     "TerminateOnNaNWithAdvice",
@@ -73,6 +96,7 @@ __all__ = [
     "make_train_step",
     "paper_schedule",
     "read_history_csv",
+    "repair_history_csv",
     "schedule_values",
     "suggest_learning_rate",
     "train_with_gradient_tape",

@@ -2,7 +2,7 @@
 
 Run folder layout (`out_dir`):
 
-    backup/            keras.callbacks.BackupAndRestore state (weights, optimizer, epoch)
+    backup/            the last finished epochs' weights and optimizer state (see backup.py)
     history.csv        one row per finished epoch (appended across resumed runs)
     best.weights.h5    weights of the best epoch so far (by `monitor`)
     logs/              TensorBoard event files (only with tensorboard=True)
@@ -21,15 +21,17 @@ from pathlib import Path
 import keras
 
 from resnet_keras.training._common import NAN_ADVICE
+from resnet_keras.training.backup import RunBackup
 
 __all__ = [
     "NAN_ADVICE",
     "EpochTimer",
-    "FiniteBackupAndRestore",
+    "EpochSetter",
     "LearningRateLogger",
     "TerminateOnNaNWithAdvice",
     "default_callbacks",
     "read_history_csv",
+    "repair_history_csv",
 ]
 
 BACKUP_DIR = "backup"
@@ -137,29 +139,60 @@ class EpochTimer(keras.callbacks.Callback):
             logs[self.key] = end - self._start
 
 
-class FiniteBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """`keras.callbacks.BackupAndRestore` that never backs up an epoch whose loss is NaN/inf.
+class EpochSetter(keras.callbacks.Callback):
+    """Pins a training split of `resnet_keras.data.load` to the epoch Keras is about to run.
 
-    When `TerminateOnNaNWithAdvice` stops training, Keras still finishes the epoch and calls
-    `on_epoch_end`; the stock callback would then save the diverged weights, and the next run
-    would resume from NaN. Skipping that save makes a rerun (e.g. with a lower LR) restart from the
-    last healthy epoch.
+    Its shuffle and augmentation are a function of (seed, epoch) (see
+    `resnet_keras.data.epochs`), so with this callback a run resumed at epoch e sees the
+    batches of epoch e of the uninterrupted run. Datasets without an epoch counter are
+    left alone. Put it first, so that it runs before the epoch's first batch is drawn.
+
+    Args:
+        dataset: The training dataset passed to `model.fit`.
 
     Examples:
-        >>> callback = FiniteBackupAndRestore("/tmp/run/backup")
-        >>> callback.save_freq
-        'epoch'
+        >>> from resnet_keras.data import load
+        >>> data = load("digits", batch_size=64, train_size=128)
+        >>> EpochSetter(data.train).on_epoch_begin(3)
+        >>> int(data.train._resnet_keras_epoch_counter.numpy())
+        3
     """
 
-    def on_epoch_end(self, epoch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            return
-        super().on_epoch_end(epoch, logs)
+    def __init__(self, dataset):
+        super().__init__()
+        self.dataset = dataset
+
+    def on_epoch_begin(self, epoch, logs=None):
+        from resnet_keras.data.epochs import set_epoch
+
+        set_epoch(self.dataset, epoch)
 
 
-def _best_so_far(history_path: Path, monitor: str, mode: str):
-    """Best value of `monitor` in an existing history.csv (None when there is none)."""
+def _readable_weights(path: Path) -> bool:
+    """Whether an .h5 file opens (a kill during Keras' in-place write leaves it truncated)."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r"):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def _best_so_far(history_path: Path, monitor: str, mode: str, best_path: Path):
+    """Best value of `monitor` in an existing history.csv (None when there is none).
+
+    None as well when the best checkpoint is missing or damaged, so that it is written
+    again at the end of the next epoch instead of staying broken.
+    """
+    if not best_path.exists():
+        return None
+    if not _readable_weights(best_path):
+        print(
+            f"Note: {best_path} is damaged; it is written again after the next epoch.",
+            file=sys.stderr,
+        )
+        return None
     rows = read_history_csv(history_path)
     values = [row[monitor] for row in rows if math.isfinite(row.get(monitor, math.nan))]
     if not values:
@@ -183,11 +216,11 @@ def default_callbacks(
     - `CSVLogger(out_dir/history.csv, append=True)`: one row per epoch, kept across resumes;
     - `ModelCheckpoint(out_dir/best.weights.h5, save_best_only=True)` on `monitor`; after a resume
       it only overwrites the file when the previous runs' best (read from history.csv) is beaten;
-    - `FiniteBackupAndRestore(out_dir/backup)` (a `BackupAndRestore`): saves weights, optimizer
-      state and epoch at the end of every epoch whose loss is finite; a later `fit` with the
-      same `out_dir` restarts from the last finished epoch (a half-done epoch is redone). The
-      backup is kept after training, so running the same command again finds the run complete
-      instead of starting over;
+    - `RunBackup(out_dir/backup)`: saves weights and optimizer state atomically at the end of
+      every epoch whose loss is finite; a later `fit` with the same `out_dir` restores them and
+      continues after the last finished epoch (a half-done epoch is redone). The backup is
+      kept after training, so running the same command again finds the run complete instead
+      of starting over;
     - `TensorBoard(out_dir/logs)` when `tensorboard=True`.
 
     The CSV is written before the backup at the end of an epoch: if the process dies between the
@@ -199,7 +232,7 @@ def default_callbacks(
         monitor: Metric for the best checkpoint; "val_*" metrics are maximised when they are
             accuracies and minimised otherwise.
         tensorboard: Also write TensorBoard logs (needs the `tensorboard` package).
-        backup: Include `BackupAndRestore` (resume after an interruption).
+        backup: Include `RunBackup` (resume after an interruption).
         checkpoint: Include the best-model checkpoint.
         nan_stream: Stream for the NaN message (default stderr).
 
@@ -237,7 +270,9 @@ def default_callbacks(
                 mode=mode,
                 save_best_only=True,
                 save_weights_only=True,
-                initial_value_threshold=_best_so_far(history_path, monitor, mode),
+                initial_value_threshold=_best_so_far(
+                    history_path, monitor, mode, out_dir / BEST_WEIGHTS_FILE
+                ),
             )
         )
     if tensorboard:
@@ -248,11 +283,7 @@ def default_callbacks(
             )
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(out_dir / TENSORBOARD_DIR)))
     if backup:
-        callbacks.append(
-            FiniteBackupAndRestore(
-                backup_dir=str(out_dir / BACKUP_DIR), save_freq="epoch", delete_checkpoint=False
-            )
-        )
+        callbacks.append(RunBackup(out_dir / BACKUP_DIR))
     return callbacks
 
 
@@ -289,3 +320,75 @@ def read_history_csv(path) -> list[dict[str, float]]:
             if "epoch" in values and math.isfinite(values["epoch"]):
                 by_epoch[int(values["epoch"])] = values
     return [by_epoch[epoch] for epoch in sorted(by_epoch)]
+
+
+def repair_history_csv(path, epochs: int, stream=None) -> int:
+    """Makes history.csv agree with a run restored after `epochs` finished epochs.
+
+    Keeps one complete row for each epoch before `epochs` (the last, if a kill made an epoch
+    run twice) and drops the rest: rows of epochs the run will redo, and a line a kill or a
+    full disk cut short, which `CSVLogger` would otherwise extend with the next row. The
+    file is rewritten atomically. Damage is reported in one line on `stream`.
+
+    Args:
+        path: The history.csv (a missing file is fine).
+        epochs: Finished epochs of the restored state.
+        stream: Where to print a notice (default `sys.stderr`).
+
+    Returns:
+        The number of rows kept.
+
+    Examples:
+        >>> repair_history_csv("/nonexistent/history.csv", 3)
+        0
+    """
+    path = Path(path)
+    if not path.exists():
+        return 0
+    try:
+        with path.open(newline="") as handle:
+            lines = list(csv.reader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        lines = []
+    header = lines[0] if lines else []
+    by_epoch = {}
+    ahead = set()  # epochs the backup does not hold: trained again
+    damaged = 0
+    for row in lines[1:]:
+        try:
+            values = [math.nan if text in ("", "NA") else float(text) for text in row]
+        except ValueError:
+            values = []
+        if "epoch" not in header or len(values) != len(header):
+            damaged += 1
+            continue
+        epoch = values[header.index("epoch")]
+        if math.isfinite(epoch) and 0 <= epoch < epochs:
+            by_epoch[int(epoch)] = row
+        elif math.isfinite(epoch) and epoch >= epochs:
+            ahead.add(int(epoch))
+    missing = [epoch for epoch in range(epochs) if epoch not in by_epoch]
+    if damaged or missing or "epoch" not in header:
+        lost = f"; no row for epoch(s) {', '.join(str(e + 1) for e in missing)}" if missing else ""
+        print(
+            f"Note: {path} was damaged ({damaged} incomplete line(s){lost}); kept "
+            f"{len(by_epoch)} complete row(s).",
+            file=stream or sys.stderr,
+        )
+    if len(ahead) > 1:
+        # One row ahead is the normal trace of a kill between the row and the backup.
+        print(
+            f"Note: {path} has rows for epochs {min(ahead) + 1}-{max(ahead) + 1}, which the "
+            "backup does not hold; they are trained again.",
+            file=stream or sys.stderr,
+        )
+    if not by_epoch:
+        path.unlink()  # CSVLogger starts a new file with its header
+        return 0
+    staging = path.with_name(f".{path.name}.tmp")
+    with staging.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(by_epoch[epoch] for epoch in sorted(by_epoch))
+    os.replace(staging, path)
+    return len(by_epoch)

@@ -22,6 +22,7 @@ import keras
 import tensorflow as tf
 
 from resnet_keras._validation import check_positive_int
+from resnet_keras.data.epochs import set_epoch
 from resnet_keras.training._common import NAN_ADVICE, steps_in, unpack_data
 
 __all__ = [
@@ -277,6 +278,7 @@ def train_with_gradient_tape(
             progress = keras.utils.Progbar(target, stateful_metrics=["loss", "accuracy"])
         running_loss.reset_state()
         running_accuracy.reset_state()
+        set_epoch(train_data, epoch)  # this epoch's order: a function of (seed, epoch)
         diverged = False
         for step, (images, labels) in enumerate(train_data):
             if steps_per_epoch is not None and step >= steps_per_epoch:

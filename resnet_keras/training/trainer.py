@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
 import keras
 import tensorflow as tf
 
 from resnet_keras._validation import check_positive_int
+from resnet_keras.training import backup
 from resnet_keras.training._common import steps_in, unpack_data
-from resnet_keras.training.callbacks import default_callbacks
+from resnet_keras.training.callbacks import (
+    BACKUP_DIR,
+    HISTORY_FILE,
+    EpochSetter,
+    default_callbacks,
+    repair_history_csv,
+)
 from resnet_keras.training.loop import initialise
 from resnet_keras.training.recipes import apply_weight_decay, get_recipe
 
@@ -119,9 +127,12 @@ def fit(
     With `out_dir`, the run folder gets history.csv, best.weights.h5 and a backup; if the process
     is interrupted, calling `fit` again with the same model architecture, data, arguments and
     `out_dir` restores weights, optimizer state and epoch counter and continues from the last
-    finished epoch. For the resumed run to match an uninterrupted one exactly, the data order of an
-    epoch must not depend on how many epochs the process has already run (e.g. no shuffling, or a
-    shuffle seeded per epoch).
+    finished epoch; a damaged newest backup falls back to the one before it with a one-line
+    notice, and a folder with no usable state raises `BackupError` (see `backup`). The
+    training splits of `resnet_keras.data.load` shuffle and augment each epoch as a function of
+    (seed, epoch), and `fit` pins them to the epoch it runs, so a resumed run is the
+    uninterrupted run (for a dataset of your own, the data order of an epoch must likewise not
+    depend on how many epochs the process has already run).
 
     Mixed precision and XLA follow the profile when a GPU is visible and are off otherwise (see
     `accelerator_settings`); mixed precision must be set before the model is built, with
@@ -220,15 +231,26 @@ def fit(
     # reference CPU: 6.6 s with two traces, 3.4 s with one; benchmarks/RESULTS.md).
     initialise(model, model.optimizer)
 
+    initial_epoch = 0
+    if out_dir is not None:
+        # Weights, optimizer state and step counter of the last finished epoch; Keras then
+        # starts at the next epoch (a public argument: no private attribute is set).
+        initial_epoch = min(backup.restore(model, Path(out_dir) / BACKUP_DIR), epochs)
+        repair_history_csv(Path(out_dir) / HISTORY_FILE, initial_epoch)
+
     if monitor is None:
         monitor = "val_accuracy" if validation_data is not None else "accuracy"
-    all_callbacks = list(callbacks or []) + default_callbacks(
-        out_dir, monitor=monitor, tensorboard=tensorboard
+    # EpochSetter first: it pins the data order to the epoch before its first batch is drawn.
+    all_callbacks = (
+        [EpochSetter(train_data)]
+        + list(callbacks or [])
+        + default_callbacks(out_dir, monitor=monitor, tensorboard=tensorboard)
     )
     return model.fit(
         train_data,
         validation_data=validation_data,
         epochs=epochs,
+        initial_epoch=initial_epoch,
         steps_per_epoch=steps_per_epoch if steps_in(train_data) is None else None,
         callbacks=all_callbacks,
         shuffle=False,  # the tf.data pipeline shuffles; Keras would only warn
