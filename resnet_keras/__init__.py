@@ -11,8 +11,10 @@ Examples:
 40551040
 """
 
-# First, before anything imports TensorFlow: CPU kernel defaults read at its import.
+# First, before anything imports TensorFlow: CPU kernel defaults read at its import, then
+# TensorFlow's start-up without the C++ lines that read as errors on a CPU (_native_logs.py).
 from resnet_keras import _runtime  # noqa: F401, I001
+from resnet_keras import _native_logs  # noqa: F401
 
 import importlib
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
+import shutil
 import sys
+import tempfile
 import time
 
 REPOSITORY = "https://github.com/resnet-keras-course/resnet-keras-course"
@@ -43,11 +45,18 @@ def run_notebook(path, output_dir, html_dir, timeout=1800, environment=None):
     from nbconvert import HTMLExporter
 
     notebook = nbformat.read(path, as_version=4)
+    from traitlets.config import Config
+
+    sockets = pathlib.Path(tempfile.mkdtemp(prefix="resnet-keras-kernel-"))
     client = NotebookClient(
         notebook,
         timeout=timeout,
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
+        # Local sockets instead of TCP: the kernel and the runner share this machine, and
+        # ipykernel warns on every start that TCP runs without encryption.
+        # The socket files live under an absolute path: the kernel runs in the notebook's folder.
+        config=Config({"KernelManager": {"transport": "ipc", "ip": str(sockets / "kernel")}}),
     )
     saved = dict(os.environ)
     os.environ.update(environment or {})
@@ -62,6 +71,7 @@ def run_notebook(path, output_dir, html_dir, timeout=1800, environment=None):
     finally:
         os.environ.clear()
         os.environ.update(saved)
+        shutil.rmtree(sockets, ignore_errors=True)
     seconds = time.perf_counter() - start
     nbformat.write(notebook, output_dir / path.name)
     body, _ = HTMLExporter().from_notebook_node(notebook)
