@@ -4,9 +4,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# A second environment with the oldest supported releases (min-versions.txt).
+VENV_MIN := .venv-min
+STAMP_MIN := $(VENV_MIN)/.installed
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup test test-unit test-backends test-notebooks lint course lab bench clean
+.PHONY: setup setup-min test test-unit test-backends test-notebooks test-min lint course lab bench clean
 
 setup: $(STAMP)
 
@@ -36,7 +39,26 @@ test-notebooks: setup
 	  RESNET_KERAS_PROFILE=ci KERAS_BACKEND=tensorflow $(VENV)/bin/pytest -q -p no:cacheprovider --nbval-lax notebooks/; \
 	else echo "no notebooks yet"; fi
 
-test: lint test-unit test-backends test-notebooks
+# The floors of pyproject.toml, tested: the unit tests and two short notebooks on the
+# TensorFlow backend, with the releases of min-versions.txt (about 9 minutes, install
+# included). Left out: the slow tests, the benchmarks (they measure speed, not support)
+# and the JAX and PyTorch imports (neither is installed there).
+setup-min: $(STAMP_MIN)
+
+$(STAMP_MIN): pyproject.toml min-versions.txt
+	test -x $(VENV_MIN)/bin/python || $(PYTHON) -m venv $(VENV_MIN)
+	$(VENV_MIN)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV_MIN)/bin/python -m pip install --quiet -c min-versions.txt -e '.[dev]'
+	touch $(STAMP_MIN)
+
+test-min: setup-min
+	RESNET_KERAS_MIN_VERSIONS=1 KERAS_BACKEND=tensorflow $(VENV_MIN)/bin/pytest -q -p no:cacheprovider \
+	  -m "not slow" --ignore=tests/test_benchmarks.py \
+	  --deselect tests/test_runtime.py::test_layers_and_models_import_without_tensorflow tests
+	RESNET_KERAS_PROFILE=ci KERAS_BACKEND=tensorflow $(VENV_MIN)/bin/pytest -q -p no:cacheprovider \
+	  --nbval-lax notebooks/00_setup.ipynb notebooks/03_building_resnets.ipynb
+
+test: lint test-unit test-backends test-notebooks test-min
 
 course: setup
 	$(PY) -m resnet_keras.course

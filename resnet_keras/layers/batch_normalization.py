@@ -69,8 +69,10 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
             and mask is None
             and len(inputs.shape) == 4
             and self.axis in (-1, 3)
-            and not self.renorm
-            and not self.synchronized
+            # Batch renormalisation arrived in Keras 3.14; older Keras (3.10 is supported)
+            # has no `renorm` attribute, and a layer there never renormalises.
+            and not getattr(self, "renorm", False)
+            and not getattr(self, "synchronized", False)
             and _fusable_device()
         )
 
