@@ -115,19 +115,16 @@ def overfitting_experiment(regularize, train_size=64):
 
     Augmented training shows new versions of the images every epoch, so it runs
     longer (60 epochs against 30). Accuracies are measured in inference mode,
-    the training accuracy on the training images without augmentation.
+    the training accuracy on the training images without augmentation. The data are
+    the shipped digits, online or not: the checker's thresholds were measured on them.
     """
-    import warnings
-
-    from resnet_keras.data import OfflineDatasetWarning, load
+    from resnet_keras.data import load
     from resnet_keras.training import evaluate, fit
 
     sizes = dict(batch_size=32, train_size=train_size, validation_size=200)
     rk.set_determinism(0)  # before loading too: the shuffle and augmentation seeds use it
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", OfflineDatasetWarning)
-        clean = load("auto", augment=False, **sizes)
-        data = load("auto", augment=True, **sizes) if regularize else clean
+    clean = load("digits", augment=False, **sizes)
+    data = load("digits", augment=True, **sizes) if regularize else clean
     model = small_resnet(clean.info.num_classes)
     fit(
         model,
@@ -150,19 +147,13 @@ def choose_learning_rate(train_size=256, num_steps=60, epochs=3):
 
     Every candidate starts from the same initial weights, so only the LR differs;
     one compiled model is reused (reset weights and optimizer state) to save
-    compiling it three times.
+    compiling it three times. The data are the shipped digits, online or not.
     """
-    import warnings
-
-    from resnet_keras.data import OfflineDatasetWarning, load
+    from resnet_keras.data import load
     from resnet_keras.training import find_learning_rate
 
     rk.set_determinism(0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", OfflineDatasetWarning)
-        data = load(
-            "auto", batch_size=32, train_size=train_size, validation_size=200, augment=False
-        )
+    data = load("digits", batch_size=32, train_size=train_size, validation_size=200, augment=False)
     model = small_resnet(data.info.num_classes)
     finder = find_learning_rate(
         model, data.train, min_lr=1e-4, max_lr=10.0, num_steps=num_steps, verbose=0
