@@ -50,33 +50,3 @@ def test_course_runner_executes_and_renders(tmp_path):
 def test_course_runner_without_notebooks(tmp_path, capsys):
     assert course.main(["--notebooks", str(tmp_path)]) == 2
     assert "no notebooks" in capsys.readouterr().err
-
-
-@pytest.mark.slow
-def test_training_notebook_runs_twice_in_one_kernel(monkeypatch):
-    """ "Run All" twice in the same kernel works and leaves nothing behind in the repository.
-
-    04 is the notebook that writes files (checkpoints, CSV history, a resumed run), so
-    it is the one leftovers could break; every other notebook writes only figures, or
-    (03) models below its own fresh temporary folder.
-    """
-    from nbclient import NotebookClient
-
-    path = ROOT / "notebooks" / "04_training_loop.ipynb"
-    monkeypatch.setenv("RESNET_KERAS_PROFILE", "ci")
-    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
-    before = sorted(p.relative_to(ROOT) for p in (ROOT / "notebooks").rglob("*"))
-    notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        notebook,
-        timeout=600,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(path.parent)}},
-    )
-    with client.setup_kernel():
-        for _ in range(2):
-            # execute_cell raises CellExecutionError when a cell (an assertion included) fails.
-            for index, cell in enumerate(notebook.cells):
-                client.execute_cell(cell, index)
-    after = sorted(p.relative_to(ROOT) for p in (ROOT / "notebooks").rglob("*"))
-    assert after == before, "the notebook left files in the repository"

@@ -159,6 +159,21 @@ def test_a_history_cut_mid_line_is_repaired(reference, tmp_path):
     assert _max_difference(_final_weights(out), _final_weights(reference)) <= 1e-6
 
 
+def test_a_damaged_best_checkpoint_is_written_again(reference, tmp_path):
+    import h5py
+
+    out = _copy_run(reference, tmp_path)
+    shutil.rmtree(out / "backup" / "epoch-0003")  # the run died in epoch 3 ...
+    _truncate(out / "best.weights.h5")  # ... while Keras rewrote the best checkpoint in place
+    resumed = _worker(out)
+    assert resumed.returncode == 0, resumed.stderr
+    notes = [line for line in resumed.stderr.splitlines() if line.startswith("Note:")]
+    assert len(notes) == 1 and "best.weights.h5" in notes[0], resumed.stderr
+    with h5py.File(out / "best.weights.h5", "r"):  # whole again
+        pass
+    assert _max_difference(_final_weights(out), _final_weights(reference)) <= 1e-6
+
+
 def _tiny_model():
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
     model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), loss="mse")
