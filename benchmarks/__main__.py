@@ -1,9 +1,8 @@
 """`python -m benchmarks [NAME ...] [--quick] [--threads N] [--output PATH | --no-write]`.
 
-Without NAME every benchmark runs. A full (not quick) run rewrites the generated
-sections of `benchmarks/RESULTS.md` (between `<!-- BEGIN name -->` and
-`<!-- END name -->` markers; the hand-written analysis around them stays); a quick
-run prints only, unless `--output` is given.
+Without NAME every benchmark runs. A full run rewrites the generated sections of
+`benchmarks/RESULTS.md` (between `<!-- BEGIN name -->` and `<!-- END name -->`; the text
+around them stays); a quick run prints only, unless `--output` is given.
 """
 
 from __future__ import annotations
@@ -16,37 +15,27 @@ import time
 from pathlib import Path
 
 from benchmarks import BENCHMARK_NAMES
-from benchmarks._harness import machine_info, markdown_table
+from benchmarks._harness import default_threads, machine_info, markdown_table
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
 def machine_markdown(info, threads):
-    rows = [
-        ["CPU", info["cpu"]],
-        ["cores", f"{info['logical_cores']} logical, {info['usable_cores']} usable"],
-        ["SIMD of interest", info["simd"]],
-        ["threads per framework", threads],
-        ["OS / Python", f"{info['os']} / {info['python']}"],
-        [
-            "TensorFlow / Keras / JAX / PyTorch / NumPy",
-            f"{info['tensorflow']} / {info['keras']} / {info['jax']} / {info['torch']} / "
-            f"{info['numpy']}",
-        ],
-        ["load average at start (1, 5, 15 min)", info["load_average"]],
-        ["date", info["date"]],
+    versions = " / ".join(info[name] for name in ("tensorflow", "keras", "jax", "torch", "numpy"))
+    cores = f"{info['logical_cores']} logical, {info['usable_cores']} usable"
+    rows = [("CPU", info["cpu"]), ("cores", cores), ("SIMD of interest", info["simd"])]
+    rows += [
+        ("threads per framework", threads),
+        ("OS / Python", f"{info['os']} / {info['python']}"),
     ]
+    rows += [("TensorFlow / Keras / JAX / PyTorch / NumPy", versions)]
+    rows += [("load average at start (1, 5, 15 min)", info["load_average"]), ("date", info["date"])]
     return (
         "## Machine\n\nThe machine of the latest run; each section's last line names the "
         "machine it was measured on (a partial run rewrites only its own sections).\n\n"
         + markdown_table(["", ""], rows)
         + "\n"
     )
-
-
-def machine_line(info):
-    """The machine in a few words, for the last line of each section."""
-    return f"{info['cpu']}, {info['usable_cores']} cores, {info['simd']}"
 
 
 def update_results(path, sections):
@@ -69,16 +58,13 @@ def run_benchmarks(names, quick=False, threads=None, log=print, baseline=None):
     """Runs the named benchmarks in order; returns {name: Result or exception}."""
     results = {}
     for name in names:
-        module = importlib.import_module(f"benchmarks.{name}")
         log(f"=== {name}{' (quick)' if quick else ''} ===")
         start = time.perf_counter()
-        kwargs = {"quick": quick, "log": log}
-        if name != "notebooks":
-            kwargs["threads"] = threads
+        kwargs = {"quick": quick, "threads": threads, "log": log}
         if name == "resnet20" and baseline is not None:
             kwargs["baseline"] = baseline
         try:
-            results[name] = module.run(**kwargs)
+            results[name] = importlib.import_module(f"benchmarks.{name}").run(**kwargs)
         except Exception as error:  # noqa: BLE001 - one broken benchmark must not hide the rest
             results[name] = error
             log(f"{name} FAILED: {type(error).__name__}: {error}")
@@ -88,22 +74,14 @@ def run_benchmarks(names, quick=False, threads=None, log=print, baseline=None):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument(
-        "names", nargs="*", help=f"benchmarks to run (default: all of {BENCHMARK_NAMES})"
-    )
-    parser.add_argument(
-        "--quick", action="store_true", help="tiny sizes: a smoke test of the harness"
-    )
-    parser.add_argument("--threads", type=int, default=None, help="threads per framework")
-    parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
-    parser.add_argument(
-        "--baseline",
-        type=Path,
-        default=None,
-        help="resnet20: also measure the resnet_keras copy in this folder (e.g. the last commit)",
-    )
-    parser.add_argument("--output", type=Path, default=None, help="results file to update")
-    parser.add_argument("--no-write", action="store_true", help="print only")
+    add = parser.add_argument
+    add("names", nargs="*", help=f"benchmarks to run (default: all of {BENCHMARK_NAMES})")
+    add("--quick", action="store_true", help="tiny sizes: a smoke test of the harness")
+    add("--threads", type=int, default=None, help="threads per framework")
+    add("--list", action="store_true", help="list the benchmarks and exit")
+    add("--baseline", type=Path, help="resnet20: also measure the resnet_keras copy in this folder")
+    add("--output", type=Path, default=None, help="results file to update")
+    add("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
     if args.list:
         print("\n".join(BENCHMARK_NAMES))
@@ -113,29 +91,24 @@ def main(argv=None):
         if name not in BENCHMARK_NAMES:
             parser.error(f"unknown benchmark {name!r}; choose from {', '.join(BENCHMARK_NAMES)}")
 
-    from benchmarks._harness import default_threads
-
     threads = args.threads or default_threads()
     info = machine_info()
     results = run_benchmarks(names, quick=args.quick, threads=threads, baseline=args.baseline)
-
     sections = {"machine": machine_markdown(info, threads)}
-    failed = False
     for name, result in results.items():
         if isinstance(result, Exception):
-            failed = True
-            body = f"## {name}\n\nFAILED: `{type(result).__name__}: {result}`\n"
+            sections[name] = f"## {name}\n\nFAILED: `{type(result).__name__}: {result}`\n"
         else:
-            body = result.to_markdown() + f"\n_Measured {info['date']} on {machine_line(info)}._\n"
-        sections[name] = body
-    report = "\n".join(sections.values())
-    print("\n" + report)
+            machine = f"{info['cpu']}, {info['usable_cores']} cores, {info['simd']}"
+            measured = f"\n_Measured {info['date']} on {machine}._\n"
+            sections[name] = result.to_markdown() + measured
+    print("\n" + "\n".join(sections.values()))
 
     output = args.output or (None if args.quick else RESULTS)
     if output is not None and not args.no_write:
         update_results(output, sections)
         print(f"updated {output}")
-    return 1 if failed else 0
+    return 1 if any(isinstance(result, Exception) for result in results.values()) else 0
 
 
 if __name__ == "__main__":

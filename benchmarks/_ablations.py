@@ -1,9 +1,7 @@
-"""Each of the library's CPU speed defaults, undone one at a time, to measure what it buys.
+"""The library's CPU speed defaults, undone one at a time, to measure what each buys.
 
-Used by the `resnet20` benchmark as worker hooks ("module:function", run before the
-model is built): a contender with one of these hooks is the library default minus
-that one change, so its ratio to the default is the change's measured effect. What
-the model computes stays the same; only the kernels differ.
+`resnet20` runs one of these in a worker before the model is built: that contender is the
+default minus one change, computing the same function with other kernels.
 """
 
 from __future__ import annotations

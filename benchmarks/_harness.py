@@ -1,11 +1,9 @@
-"""Timing machinery shared by the benchmarks: worker processes, alternation, statistics.
+"""Timing machinery of the benchmarks: worker processes, alternation, statistics.
 
-Keras picks its backend once per process (KERAS_BACKEND), and TensorFlow reads
-some settings (TF_ENABLE_ONEDNN_OPTS) only at import, so each contender lives in a
-worker process (`benchmarks._worker`). The parent never imports a framework: it
-starts the workers, lets each warm up, then asks them in turn for one timed
-repeat at a time. Only one worker computes at any moment, and load that drifts
-over the run (this machine is shared) hits every contender alike.
+Keras reads KERAS_BACKEND and TensorFlow TF_ENABLE_ONEDNN_OPTS once per process, so each
+contender lives in a worker (`benchmarks._worker`). The parent imports no framework and asks
+the warm workers in turn for one timed call: only one computes at a time, and load that
+drifts over a run hits every contender alike. Ratios pair calls of the same round.
 """
 
 from __future__ import annotations
@@ -29,55 +27,33 @@ class WorkerError(RuntimeError):
 
 
 def default_threads():
-    """Threads each framework gets: every core of the machine (2 here)."""
+    """Threads each framework gets: every usable core."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 def thread_environment(threads):
     """Environment variables that pin the thread pools before any framework is imported."""
-    threads = str(int(threads))
-    return {
-        "OMP_NUM_THREADS": threads,
-        "MKL_NUM_THREADS": threads,
-        "TF_NUM_INTRAOP_THREADS": threads,
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        "PYTHONWARNINGS": "ignore",
-    }
+    pools = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "TF_NUM_INTRAOP_THREADS")
+    quiet = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}
+    return dict.fromkeys(pools, str(int(threads))) | quiet
 
 
 class Worker:
-    """One benchmark worker process, driven by JSON lines over its stdin/stdout.
+    """A `benchmarks._worker` process (JSON `config`, extra `env`); `info` is its first answer."""
 
-    Args:
-        name: label used in error messages.
-        config: the worker's JSON configuration (`env`, `contenders`, ...), see
-            `benchmarks._worker`.
-        env: extra environment variables (e.g. KERAS_BACKEND).
-        timeout: seconds allowed for any one request.
-    """
-
-    def __init__(self, name, config, env=None, timeout=1800):
+    def __init__(self, name, config, env=None):
         self.name = name
-        self.timeout = timeout
-        full_env = dict(os.environ)
-        full_env.update(env or {})
-        # The repository's `benchmarks` package must be importable; entries given in
-        # PYTHONPATH come first (an experiment may point at another copy of the library).
-        full_env["PYTHONPATH"] = os.pathsep.join(
-            [p for p in full_env.get("PYTHONPATH", "").split(os.pathsep) if p] + [str(REPO_ROOT)]
-        )
-        self._stderr = open(os.devnull, "w") if not os.environ.get("BENCH_DEBUG") else None
+        full_env = dict(os.environ, **(env or {}))
+        # Entries already in PYTHONPATH come first, then the repository (for `benchmarks`).
+        paths = [p for p in full_env.get("PYTHONPATH", "").split(os.pathsep) if p]
+        full_env["PYTHONPATH"] = os.pathsep.join([*paths, str(REPO_ROOT)])
+        self._stderr = None if os.environ.get("BENCH_DEBUG") else open(os.devnull, "w")
+        command = [sys.executable, "-m", "benchmarks._worker", json.dumps(config)]
+        pipes = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks._worker", json.dumps(config)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            env=full_env,
-            cwd=str(REPO_ROOT),
-            text=True,
-            bufsize=1,
+            command, env=full_env, cwd=REPO_ROOT, text=True, bufsize=1, **pipes
         )
-        self.info = self._reply()  # the worker answers once it is set up and warm
+        self.info = self._reply()  # the worker answers once its contenders are warm
 
     def _reply(self):
         line = self.process.stdout.readline()
@@ -106,41 +82,62 @@ class Worker:
         if self._stderr is not None:
             self._stderr.close()
 
-    def __enter__(self):
-        return self
 
-    def __exit__(self, *exc):
-        self.close()
+def start_workers(groups, threads, warmup, log=print, paths=None):
+    """Starts one worker per group (name -> {"env", "contenders"}), each warm when it answers.
 
-
-def library_worker(name, contenders, threads, warmup, log=print):
-    """Starts a TensorFlow worker for library contenders and waits until all are warm.
-
-    Args:
-        name: the worker's label (progress and error messages).
-        contenders: the contender specs (see `benchmarks._worker`).
-        threads: TensorFlow's intra-op threads, also set in the environment.
-        warmup: warm-up calls per task.
-        log: progress output.
-
-    Returns:
-        The started `Worker` (a context manager that stops it).
-
-    Raises:
-        RuntimeError: a contender failed to build or to warm up.
+    `paths`: worker name -> folders put first on its sys.path. Returns `(workers, status,
+    failures)`, by contender id: its `Worker`, its state (`warmup_s`, `describe`, the
+    worker's `runtime`), the error of one that failed.
     """
-    config = {"threads": threads, "warmup": warmup, "contenders": contenders}
-    env = dict(thread_environment(threads), KERAS_BACKEND="tensorflow")
-    started = time.perf_counter()
-    log(f"starting the {name} worker")
-    worker = Worker(name, config, env=env)
-    failed = {ident: state for ident, state in worker.info["contenders"].items() if not state["ok"]}
-    if failed:
+    workers, status, failures = {}, {}, {}
+    for name, group in groups.items():
+        log(f"starting worker {name} ({len(group['contenders'])} contenders)")
+        config = {"threads": threads, "warmup": warmup, "contenders": group["contenders"]}
+        config["path"] = (paths or {}).get(name, [])
+        try:
+            worker = Worker(name, config, thread_environment(threads) | group["env"])
+        except WorkerError as error:
+            failures.update({spec["id"]: str(error) for spec in group["contenders"]})
+            continue
+        for ident, state in worker.info["contenders"].items():
+            if state["ok"]:
+                workers[ident], status[ident] = worker, dict(state, runtime=worker.info["runtime"])
+            else:
+                failures[ident] = state["error"]
+                log(f"  {ident} unavailable: {state['error']}")
+        if worker not in workers.values():
+            worker.close()
+    return workers, status, failures
+
+
+def close_workers(workers):
+    for worker in {id(w): w for w in workers.values()}.values():
         worker.close()
-        ident, state = next(iter(failed.items()))
-        raise RuntimeError(f"{ident} failed: {state['error']}")
+
+
+def runner(workers, ident, task, steps, replies=None):
+    """A callable timing one call of `ident`'s `task` (items/s); `replies` collects the answers."""
+
+    def measure():
+        reply = workers[ident].request(op="run", id=ident, task=task, steps=steps)
+        if replies is not None:
+            replies.append(reply)
+        return reply["count"] / reply["seconds"]
+
+    return measure
+
+
+def library_workers(name, contenders, threads, warmup, log=print):
+    """One TensorFlow worker for contenders that must all start (`RuntimeError` otherwise)."""
+    started = time.perf_counter()
+    groups = {name: {"env": {"KERAS_BACKEND": "tensorflow"}, "contenders": contenders}}
+    workers, _, failures = start_workers(groups, threads, warmup, log)
+    if failures:
+        close_workers(workers)
+        raise RuntimeError(f"{', '.join(failures)} failed: {next(iter(failures.values()))}")
     log(f"warm-up done in {time.perf_counter() - started:.0f} s; measuring")
-    return worker
+    return workers
 
 
 @dataclass
@@ -148,7 +145,6 @@ class Samples:
     """Repeated measurements of one contender (a rate: higher is better)."""
 
     label: str
-    unit: str = "images/s"
     values: list = field(default_factory=list)
 
     @property
@@ -162,16 +158,8 @@ class Samples:
 
 
 def alternate(runners, repeats, log=None):
-    """Runs each contender once per round, rotating who goes first, for `repeats` rounds.
-
-    Args:
-        runners: dict label -> callable returning a rate (higher is better).
-        repeats: rounds (>= 1).
-        log: optional callable taking one line of progress.
-
-    Returns:
-        dict label -> `Samples`, in the order of `runners`.
-    """
+    """Runs each runner (label -> callable returning a rate) once per round, `repeats`
+    rounds, rotating who goes first; returns label -> `Samples`, in the order of `runners`."""
     labels = list(runners)
     samples = {label: Samples(label) for label in labels}
     for round_index in range(repeats):
@@ -185,24 +173,11 @@ def alternate(runners, repeats, log=None):
 
 
 def merge_settings(defaults, overrides):
-    """A benchmark's settings: its FULL or QUICK defaults with the caller's overrides.
-
-    Raises:
-        TypeError: an override names a setting the benchmark does not have.
-    """
+    """A benchmark's FULL or QUICK settings with the caller's overrides (known keys only)."""
     unknown = set(overrides) - set(defaults)
     if unknown:
         raise TypeError(f"unknown options {sorted(unknown)}; allowed: {sorted(defaults)}")
     return dict(defaults, **overrides)
-
-
-def paired_ratio(numerator, denominator):
-    """Median over rounds of numerator/denominator measured in the same round.
-
-    Contenders of one round ran seconds apart, so their ratio cancels most of the
-    load drift of a shared machine; the median over rounds drops the outliers.
-    """
-    return median_of_ratios(zip(numerator.values, denominator.values))
 
 
 def round_ratios(pairs):
@@ -216,49 +191,24 @@ def median_of_ratios(pairs):
     return statistics.median(ratios) if ratios else float("nan")
 
 
-def median_interval(values, confidence=0.95, resamples=2000, seed=0):
-    """Bootstrap interval of the median of `values` (percentile method, seeded).
+def paired_ratio(numerator, denominator):
+    """Median over rounds of numerator/denominator measured in the same round.
 
-    How far the median of per-round ratios could move if the rounds were run
-    again: on a shared machine single rounds spread by +-15 %, so a ratio of
-    0.97 from a dozen rounds does not tell "slower" from "as fast". The rounds of
-    one lifetime: `clustered_median_interval([values], ...)`, whose arguments and
-    result these are.
-
-    Examples:
-
-    >>> median_interval([1.0, 1.0, 1.0])
-    (1.0, 1.0)
+    Contenders of one round ran seconds apart, so their ratio cancels most of the
+    load drift of a shared machine; the median over rounds drops the outliers.
     """
-    values = list(values)
-    if not values:
-        raise ValueError("values must hold at least one number")
-    return clustered_median_interval([values], confidence, resamples, seed)
+    return median_of_ratios(zip(numerator.values, denominator.values))
 
 
 def clustered_median_interval(groups, confidence=0.95, resamples=2000, seed=0):
-    """Bootstrap interval of the median of per-round numbers from several process lifetimes.
+    """`(low, high)`: bootstrap interval of the median of per-round numbers, by lifetime.
 
-    Rounds of one pair of worker processes agree with each other more than with the
-    rounds of a new pair started minutes later: on this VM the ResNet-20 headline of
-    two runs moved from 1.06 to 0.94, each with a round-level interval of +-0.03 that
-    excluded the other (whether the process or the minute is to blame, a new
-    lifetime samples both). So the resampling is two-stage: draw lifetimes with
-    replacement, then rounds with replacement within each drawn lifetime, and take the
-    median of the pooled draw.
-    With one lifetime this is `median_interval`'s resampling of rounds.
-
-    Args:
-        groups: one sequence of per-round numbers per process lifetime (at least one,
-            none empty).
-        confidence: the interval's coverage, between 0 and 1.
-        resamples: bootstrap resamples.
-        seed: seed of the resampling, so that a report is reproducible.
-
-    Returns:
-        `(low, high)`.
-
-    Examples:
+    `groups` holds one sequence of per-round numbers per process lifetime (none empty).
+    The rounds of one pair of worker processes agree with each other more than with
+    those of a new pair started minutes later (two headline runs gave 1.06 and 0.94,
+    each with a round-level interval excluding the other), so the resampling is
+    two-stage: lifetimes with replacement, then rounds within each drawn lifetime.
+    Seeded, so that a report is reproducible.
 
     >>> clustered_median_interval([[1.0, 1.0], [1.0]])
     (1.0, 1.0)
@@ -280,68 +230,38 @@ def clustered_median_interval(groups, confidence=0.95, resamples=2000, seed=0):
     return medians[int(tail * (resamples - 1))], medians[int(round((1 - tail) * (resamples - 1)))]
 
 
-def _cpu_model():
+def _cpuinfo(key):
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith(key):
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or "unknown"
+    return ""
 
 
-def _cpu_flags():
+def _version(package):
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
-# Instructions with which a CPU computes bfloat16 products itself; without them
-# oneDNN emulates bfloat16 through float32, which is slower than float32.
-NATIVE_BFLOAT16_FLAGS = ("avx512_bf16", "amx_bf16")
-
-
-def native_bfloat16(flags=None):
-    """Whether the CPU has bfloat16 product instructions (AVX512-BF16 or AMX-BF16).
-
-    Args:
-        flags: the CPU's flags (default: read from /proc/cpuinfo).
-    """
-    flags = _cpu_flags() if flags is None else set(flags)
-    return any(flag in flags for flag in NATIVE_BFLOAT16_FLAGS)
-
-
-def _version(module):
-    try:
-        from importlib.metadata import version
-
-        return version(module)
-    except Exception:  # noqa: BLE001 - a missing package is reported, not fatal
+        return version(package)
+    except PackageNotFoundError:
         return "not installed"
 
 
 def machine_info():
     """What the numbers were measured on: CPU, cores, SIMD flags, library versions, load."""
-    flags = _cpu_flags()
+    flags = set(_cpuinfo("flags").split())
     wanted = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     return {
-        "cpu": _cpu_model(),
+        "cpu": _cpuinfo("model name") or platform.processor() or "unknown",
         "logical_cores": os.cpu_count(),
         "usable_cores": default_threads(),
-        "simd": " ".join(flag for flag in wanted if flag in flags)
-        or "none of " + ", ".join(wanted),
+        "simd": " ".join(f for f in wanted if f in flags) or "none of " + ", ".join(wanted),
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
-        "tensorflow": _version("tensorflow"),
-        "keras": _version("keras"),
-        "jax": _version("jax"),
-        "torch": _version("torch"),
-        "numpy": _version("numpy"),
+        **{name: _version(name) for name in ("tensorflow", "keras", "jax", "torch", "numpy")},
         "load_average": " ".join(f"{value:.2f}" for value in load),
         "date": time.strftime("%Y-%m-%d %H:%M %Z"),
     }
@@ -350,14 +270,19 @@ def machine_info():
 def markdown_table(header, rows):
     """A GitHub markdown table from a header and rows of cells."""
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
+    return "\n".join(lines + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows])
 
 
 def fmt(value, digits=1):
     if value is None or value != value:  # NaN
         return "n/a"
     return f"{value:,.{digits}f}"
+
+
+def fmt_spread(samples, digits=1, bold=False):
+    """`median (min-max)` of a `Samples`, the median in bold if asked."""
+    median, (low, high) = fmt(samples.median, digits), samples.spread
+    return f"{f'**{median}**' if bold else median} ({fmt(low, digits)}-{fmt(high, digits)})"
 
 
 @dataclass
@@ -369,10 +294,6 @@ class Result:
     markdown: str
     numbers: dict = field(default_factory=dict)
     ratios: dict = field(default_factory=dict)
-    notes: list = field(default_factory=list)
 
     def to_markdown(self):
-        parts = [f"## {self.title}", "", self.markdown.strip()]
-        if self.notes:
-            parts += [""] + [f"- {note}" for note in self.notes]
-        return "\n".join(parts) + "\n"
+        return f"## {self.title}\n\n{self.markdown.strip()}\n"

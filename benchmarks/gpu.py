@@ -1,46 +1,22 @@
-"""Benchmark 7, one shot on a GPU: CIFAR ResNet training images/s, by precision, compiled or not.
+"""One shot on a GPU: CIFAR ResNet training images/s, by precision, compiled or not.
 
-Run: `python -m benchmarks.gpu --backend B [B2]` with B one of
-
-* `tensorflow`, `jax`, `torch`: `rk.CifarResNet(depth)` trained with `model.fit`
-  on that Keras backend; "compiled" is `jit_compile=True`, which means XLA on
-  TensorFlow and JAX and `torch.compile` on PyTorch;
-* `plain-pytorch`: the same network written directly in PyTorch
-  (`benchmarks.torch_resnet`, channels_last, SGD), the yardstick of
-  `benchmarks/resnet20.py`; "compiled" is `torch.compile`, mixed precision is
-  `torch.autocast` (with a gradient scaler for float16).
-
-Two contenders side by side in one process: a Keras backend and `plain-pytorch`
-(`--backend jax plain-pytorch`); their setups alternate round by round.
-
-For every depth (20, 56) each setup (float32, mixed_float16 or mixed_bfloat16;
-compiled or not; for Keras each `--steps-per-execution` too) is built and
-warmed up (the first call holds the compilation and is reported), then timed in
-alternating rounds on synthetic CIFAR-shaped data: Keras on TensorFlow reads a
-cached tf.data pipeline, the other backends NumPy arrays. A round is `--steps`
-steps, fewer for a setup so slow that they would take over `--round-s` seconds
-(measured on a short probe call); a Keras round is one `fit` call, so short
-rounds also time `fit`'s own start and end.
-
-To show the distance to the machine's limit, the run first measures the
-GPU's bfloat16 matrix-product rate with the same framework (its tensor-core
-peak in practice; float32 on a CPU) and reports each setup's effective
-TFLOP/s, counted as 6 x multiply-adds per training image (forward, and both
-gradients of every convolution and dense layer), as a share of that rate.
-
-A time budget (`--budget-s`) skips what would not fit instead of running over, and the
-markdown table is rewritten to `--output` (default `$OUT/gpu_<backends>.md` when
-`$OUT` is set) after every depth, so a run cut short keeps what it measured.
-
-On a machine without a GPU it still runs (on the CPU), which is how it is tested:
-`python -m benchmarks.gpu --steps 1 --repeats 1 --batch 8 --depths 20 --matmul-size 256`.
-Keras on JAX or PyTorch needs no TensorFlow installed.
+`python -m benchmarks.gpu --backend B [plain-pytorch]`, B one of `tensorflow`, `jax`,
+`torch` (`rk.CifarResNet(depth)` trained by `model.fit` on that Keras backend; compiled
+is `jit_compile=True`: XLA, or `torch.compile` on PyTorch) or `plain-pytorch` (the
+network of `benchmarks.torch_resnet` in channels_last; compiled is `torch.compile`, mixed
+precision `torch.autocast`). A Keras backend and `plain-pytorch` run side by side in one
+process. Each setup (depth, precision, compiled, Keras' `--steps-per-execution`) is built
+and warmed up (the first call, compilation included, is reported), then timed in
+alternating rounds of up to `--steps` steps (fewer where they would take over `--round-s`).
+Each setup's effective TFLOP/s (6 x multiply-adds per training image) is compared with the
+bfloat16 matrix-product rate measured with the same framework (float32 on a CPU). A budget
+(`--budget-s`) skips what would not fit; the table goes to `--output` (default
+`$OUT/gpu_<backends>.md`) after every depth. Without a GPU it runs on the CPU (tested so).
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import platform
 import statistics
@@ -57,56 +33,27 @@ COMPILERS = {
     "torch": "`torch.compile` (`jit_compile=True`)",
     "plain-pytorch": "`torch.compile`",
 }
+MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 def _parse(argv):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.gpu", description=__doc__)
-    parser.add_argument(
-        "--backend",
-        dest="backends",
-        nargs="+",
-        choices=BACKENDS,
-        default=[os.environ.get("KERAS_BACKEND", "tensorflow")],
-        help="a Keras backend, plain-pytorch, or a Keras backend and plain-pytorch side by "
-        "side (default: $KERAS_BACKEND or tensorflow)",
-    )
-    parser.add_argument("--steps", type=int, default=40, help="timed steps per round (at most)")
-    parser.add_argument(
-        "--steps-per-execution",
-        type=int,
-        nargs="+",
-        default=[1],
-        help="Keras backends: `compile(steps_per_execution=N)` for each N given",
-    )
-    parser.add_argument(
-        "--matmul-size",
-        type=int,
-        default=8192,
-        help="side of the matrix product that sets the peak",
-    )
-    parser.add_argument("--round-s", type=float, default=3.0, help="seconds a round may take")
-    parser.add_argument("--repeats", type=int, default=3, help="alternating rounds")
-    parser.add_argument("--warmup-steps", type=int, default=5, help="steps of the first call")
-    parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--depths", type=int, nargs="+", default=[20, 56])
-    parser.add_argument(
-        "--precisions", nargs="+", choices=PRECISIONS, default=["float32", "mixed_float16"]
-    )
-    parser.add_argument(
-        "--xla", choices=("both", "off", "on"), default="both", help="compiled: both, off or on"
-    )
-    parser.add_argument(
-        "--budget-s", type=float, default=420.0, help="stop starting new work after this"
-    )
-    parser.add_argument(
-        "--output", default=None, help="markdown file (default $OUT/gpu_<backends>.md)"
-    )
-    parser.add_argument(
-        "--torch-compile-mode",
-        choices=("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
-        default="default",
-        help="plain-pytorch: torch.compile's mode (reduce-overhead replays CUDA graphs)",
-    )
+    add = parser.add_argument
+    default_backend = [os.environ.get("KERAS_BACKEND", "tensorflow")]
+    add("--backend", dest="backends", nargs="+", choices=BACKENDS, default=default_backend)
+    add("--steps", type=int, default=40, help="timed steps per round (at most)")
+    add("--steps-per-execution", type=int, nargs="+", default=[1], help="Keras: a setup per N")
+    add("--matmul-size", type=int, default=8192, help="side of the matrix product (the peak)")
+    add("--round-s", type=float, default=3.0, help="seconds a round may take")
+    add("--repeats", type=int, default=3, help="alternating rounds")
+    add("--warmup-steps", type=int, default=5, help="steps of the first call")
+    add("--batch", type=int, default=128)
+    add("--depths", type=int, nargs="+", default=[20, 56])
+    add("--precisions", nargs="+", choices=PRECISIONS, default=["float32", "mixed_float16"])
+    add("--xla", choices=("both", "off", "on"), default="both", help="compiled: both, off, on")
+    add("--budget-s", type=float, default=420.0, help="stop starting new work after this")
+    add("--output", default=None, help="markdown file (default $OUT/gpu_<backends>.md)")
+    add("--torch-compile-mode", choices=MODES, default="default", help="plain-pytorch only")
     args = parser.parse_args(argv)
     for name in ("steps", "repeats", "warmup_steps", "batch", "matmul_size"):
         if getattr(args, name) < 1:
@@ -148,161 +95,95 @@ class KerasSetup:
         finally:
             keras.mixed_precision.set_global_policy("float32")
         # Keras wraps the optimizer in a loss scaler itself under mixed_float16.
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
         self.model.compile(
-            optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            jit_compile=compiled,
-            steps_per_execution=steps_per_execution,
+            optimizer, loss, jit_compile=compiled, steps_per_execution=steps_per_execution
         )
-        images, labels = _synthetic_batches(batch, (32, 32, 3), num_batches=batches)
-        if keras.backend.backend() == "tensorflow":
+        self.arrays, self.data = _synthetic_batches(batch, (32, 32, 3), batches), None
+        if keras.backend.backend() == "tensorflow":  # a cached tf.data pipeline
             import tensorflow as tf
 
-            dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch)
-            dataset = dataset.cache().repeat().prefetch(tf.data.AUTOTUNE)
-            # Without the autotuner's thread, whose wake-up ends each `fit` call late
-            # (benchmarks/RESULTS.md, input pipeline).
-            self.data = dataset.with_options(rk.data.pipeline_options())
-            self.arrays = None
-        else:
-            self.data, self.arrays = None, (images, labels)
+            dataset = tf.data.Dataset.from_tensor_slices(self.arrays).batch(batch).cache()
+            # Without tf.data's autotuning thread, whose wake-up ends a `fit` call late.
+            options = rk.data.pipeline_options()
+            self.data = dataset.repeat().prefetch(tf.data.AUTOTUNE).with_options(options)
 
-    def run(self, steps):
+    def run(self, task, steps):
+        """Seconds of a `fit` call of `steps` training steps, and the images it trained."""
         start = time.perf_counter()
         if self.data is not None:
-            self.model.fit(self.data, epochs=1, steps_per_epoch=steps, verbose=0)
+            self.model.fit(self.data, epochs=1, steps_per_epoch=steps, shuffle=False, verbose=0)
         else:
-            images, labels = self.arrays
-            count = steps * self.batch
-            self.model.fit(
-                images[:count],
-                labels[:count],
-                batch_size=self.batch,
-                epochs=1,
-                shuffle=False,
-                verbose=0,
-            )
+            images, labels = (array[: steps * self.batch] for array in self.arrays)
+            self.model.fit(images, labels, self.batch, epochs=1, shuffle=False, verbose=0)
         # Wait for the device: reading a weight back needs the last update done.
         self.keras.ops.convert_to_numpy(self.model.trainable_weights[-1].value)
-        return time.perf_counter() - start
+        return time.perf_counter() - start, steps * self.batch
 
 
-class PlainPytorchSetup:
-    """`benchmarks/resnet20.py`'s plain-PyTorch contender in channels_last, on the GPU if any.
+def plain_pytorch_setup(mode="default"):
+    """`TorchCifar` in channels_last on the GPU if any, SGD with momentum, no weight decay,
+    built from `KerasSetup`'s arguments (`batches` and `steps_per_execution` do not apply)."""
 
-    Plain SGD with momentum (no weight decay), as the Keras setups here compile. It takes
-    `KerasSetup`'s arguments so that both are built alike; `batches` and
-    `steps_per_execution` do not apply (it cycles 4 batches on the device, one step a call).
-    """
-
-    def __init__(
-        self, depth, precision, compiled, batch, batches, steps_per_execution=1, mode="default"
-    ):
-        import torch
-
-        self.contender = TorchCifar(
-            depth,
-            batch,
-            memory_format="channels_last",
-            compile=compiled,
-            device="cuda" if torch.cuda.is_available() else "cpu",
-            precision=precision,
-            compile_mode=mode,
-            weight_decay=0.0,
-        )
-
-    def run(self, steps):
-        return self.contender.run("train", steps)[0]
-
-
-def _describe_device(backend):
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        gpus = tf.config.list_physical_devices("GPU")
-        for gpu in gpus:
-            # Grow on demand: one process builds several models in turn.
-            tf.config.experimental.set_memory_growth(gpu, True)
-        if not gpus:
-            return "CPU only (no GPU visible)", f"TensorFlow {tf.__version__}"
-        details = tf.config.experimental.get_device_details(gpus[0])
-        name = details.get("device_name", gpus[0].name)
-        capability = details.get("compute_capability")
-        return f"{name} (compute capability {capability})", f"TensorFlow {tf.__version__}"
-    if backend == "jax":
-        import jax
-
-        device = jax.devices()[0]
-        kind = device.device_kind if device.platform != "cpu" else "CPU only (no GPU visible)"
-        return kind, f"JAX {jax.__version__}"
-    import torch
-
-    if not torch.cuda.is_available():
-        return "CPU only (no GPU visible)", f"PyTorch {torch.__version__}"
-    capability = ".".join(map(str, torch.cuda.get_device_capability(0)))
-    name = torch.cuda.get_device_name(0)
-    return f"{name} (compute capability {capability})", f"PyTorch {torch.__version__}"
-
-
-def _matmul_tflops(backend, size, products=10, rounds=3):
-    """The machine's matrix-product rate, measured with the framework that trains.
-
-    bfloat16 on a GPU (its tensor-core peak in practice), float32 on a CPU (where
-    bfloat16 is often emulated, so it would be no limit). The best of `rounds`
-    timings of `products` `size` x `size` products.
-
-    Returns:
-        `(TFLOP/s, dtype name)`.
-    """
-    if backend == "jax":
-        import jax
-        import jax.numpy as jnp
-
-        dtype = jnp.bfloat16 if jax.devices()[0].platform == "gpu" else jnp.float32
-        keys = jax.random.split(jax.random.PRNGKey(0))
-        a, b = (jax.random.normal(key, (size, size), dtype) for key in keys)
-
-        @jax.jit
-        def products_of(a, b):
-            # Each product feeds the next one's input, so none can be skipped.
-            def body(_, c):
-                return (c @ b) * jnp.asarray(1e-2, dtype)
-
-            return jax.lax.fori_loop(0, products, body, a)
-
-        def run():
-            products_of(a, b).block_until_ready()
-
-    elif backend == "tensorflow":
-        import tensorflow as tf
-
-        dtype = tf.bfloat16 if tf.config.list_physical_devices("GPU") else tf.float32
-        a = tf.cast(tf.random.normal((size, size), seed=0), dtype)
-        b = tf.cast(tf.random.normal((size, size), seed=1), dtype)
-
-        @tf.function(jit_compile=False)
-        def products_of(a, b):
-            c = a
-            for _ in range(products):
-                c = tf.matmul(c, b) * tf.constant(1e-2, dtype)
-            return c[0, 0]
-
-        def run():
-            float(products_of(a, b))
-
-    else:
+    def build(depth, precision, compiled, batch, batches, steps_per_execution=1):
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
-        dtype = torch.bfloat16 if device == "cuda" else torch.float32
-        generator = torch.Generator().manual_seed(0)
-        a, b = (torch.randn(size, size, generator=generator).to(device, dtype) for _ in range(2))
+        options = dict(device=device, precision=precision, compile_mode=mode, weight_decay=0)
+        return TorchCifar(depth, batch, "channels_last", compiled, **options)
 
-        def run():
-            # Eager: every product runs though only the last one is read.
-            for _ in range(products):
-                c = torch.mm(a, b)
-            float(c[0, 0])  # waits for the device
+    return build
+
+
+def _describe_device(backend):
+    """`(the device's name, framework and version, whether it is a GPU)`."""
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus, framework = tf.config.list_physical_devices("GPU"), f"TensorFlow {tf.__version__}"
+        for gpu in gpus:  # grow on demand: one process builds several models in turn
+            tf.config.experimental.set_memory_growth(gpu, True)
+        details = tf.config.experimental.get_device_details(gpus[0]) if gpus else {}
+        name = details.get("device_name", "GPU") if gpus else None
+    elif backend == "jax":
+        import jax
+
+        device, framework = jax.devices()[0], f"JAX {jax.__version__}"
+        name = device.device_kind if device.platform != "cpu" else None
+    else:
+        import torch
+
+        framework = f"PyTorch {torch.__version__}"
+        name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return name or "CPU only (no GPU visible)", framework, name is not None
+
+
+def _matmul_tflops(backend, size, gpu, products=10, rounds=3):
+    """`(TFLOP/s, dtype)`: the best of `rounds` timings of `products` eager products.
+
+    bfloat16 on a GPU (its tensor-core peak in practice), float32 on a CPU (where bfloat16
+    is often emulated); Keras' ops on a Keras backend, torch for plain PyTorch.
+    """
+    dtype = "bfloat16" if gpu else "float32"
+    if backend == "plain-pytorch":
+        import torch
+
+        generator = torch.Generator().manual_seed(0)
+        a, b = (torch.randn(size, size, generator=generator) for _ in range(2))
+        a, b = (x.to("cuda" if gpu else "cpu", getattr(torch, dtype)) for x in (a, b))
+        multiply, read = torch.mm, lambda c: float(c[0, 0])
+    else:
+        import keras
+
+        a, b = (keras.random.normal((size, size), dtype=dtype, seed=seed) for seed in (0, 1))
+        multiply, ops = keras.ops.matmul, keras.ops
+        read = lambda c: float(ops.convert_to_numpy(ops.cast(c[0, 0], "float32")))  # noqa: E731
+
+    def run():
+        for _ in range(products):  # every product runs; reading the last waits for them all
+            c = multiply(a, b)
+        read(c)
 
     run()  # compiles, allocates
     best = float("inf")
@@ -310,93 +191,83 @@ def _matmul_tflops(backend, size, products=10, rounds=3):
         start = time.perf_counter()
         run()
         best = min(best, time.perf_counter() - start)
-    name = "bfloat16" if "bfloat16" in str(dtype) else "float32"
-    return products * 2 * size**3 / best / 1e12, name
+    return products * 2 * size**3 / best / 1e12, dtype
+
+
+def _setups(args, setup_classes, depth, elapsed):
+    """Builds, warms up and probes every setup of one depth; a failure is a result."""
+    batches = -(-max(args.steps, args.warmup_steps, 3) // max(args.steps_per_execution))
+    batches *= max(args.steps_per_execution)  # a Keras execution runs whole groups of steps
+    setups = {}
+    for backend in args.backends:
+        compiled_settings = {"both": (False, True), "off": (False,), "on": (True,)}[args.xla]
+        if backend == "jax":  # uncompiled JAX is slow: it goes last, where the budget runs out
+            compiled_settings = compiled_settings[::-1]
+        per_execution = [1] if backend == "plain-pytorch" else args.steps_per_execution
+        for compiled in compiled_settings:
+            for precision in args.precisions:
+                for n in per_execution:
+                    label = (backend, precision, compiled, n)
+                    setups[label] = _setup(
+                        args, setup_classes[backend], depth, label, batches, elapsed
+                    )
+    return setups
+
+
+def _setup(args, setup_class, depth, label, batches, elapsed):
+    _, precision, compiled, n = label
+    if elapsed() > args.budget_s:
+        return {"error": "skipped (time budget)"}
+    try:
+        setup = setup_class(depth, precision, compiled, args.batch, batches, n)
+        first = setup.run("train", -(-args.warmup_steps // n) * n)[0]
+        probe_steps = -(-min(3, args.steps) // n) * n
+        per_step = setup.run("train", probe_steps)[0] / probe_steps
+    except Exception as error:  # noqa: BLE001 - a failing setup is a result
+        message = f"failed: {type(error).__name__} {str(error)[:120]}".splitlines()[0].strip()
+        print(f"ResNet-{depth} {label}: {message}", flush=True)
+        return {"error": message}
+    steps = max(1, min(args.steps, int(args.round_s / per_step)))
+    steps = max(n, steps // n * n)
+    rate = f"{args.batch / per_step:,.0f} images/s"
+    print(f"ResNet-{depth} {label}: first call {first:.1f} s, {rate}", flush=True)
+    return {"setup": setup, "first": first, "steps": steps, "rates": []}
+
+
+def _rows(args, setups, depth, contenders, peak):
+    """The table rows of one depth, each setup's rate relative to the depth's first one."""
+    if args.keras_backend:
+        import resnet_keras as rk
+
+        train_flops = 6 * rk.count_macs(rk.CifarResNet(depth))
+    else:
+        from benchmarks.torch_resnet import count_macs
+
+        train_flops = 6 * count_macs(depth)
+    rows, base_rate = [], None
+    for (backend, precision, compiled, n), entry in setups.items():
+        cells = [f"ResNet-{depth}", contenders[backend], precision, "on" if compiled else "off", n]
+        if "error" in entry:
+            rows.append([*cells, entry["error"], "", "", "", "", ""])
+            continue
+        rate = statistics.median(entry["rates"])
+        base_rate = base_rate or rate
+        tflops = rate * train_flops / 1e12
+        rows.append(
+            [*cells, f"{rate:,.0f}", f"{rate / base_rate:.2f}", f"{tflops:.2f}"]
+            + [f"{100 * tflops / peak:.1f}", f"{entry['first']:.1f}", entry["steps"]]
+        )
+    return rows
 
 
 def _table(backends, header, rows, total_s):
-    lines = [
-        f"# GPU benchmark: {' and '.join(backends)}",
-        "",
-        *[f"- {line}" for line in header],
-        "",
-        "| model | contender | precision | compiled | steps per execution | images/s (median) "
-        "| vs the depth's first measured row | effective TFLOP/s | % of matmul rate "
-        "| first call s | steps per round |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for row in rows:
-        lines.append("| " + " | ".join(str(cell) for cell in row) + " |")
-    lines += ["", f"wall time so far {total_s:.0f} s", ""]
-    return "\n".join(lines)
-
-
-def _training_flops(depth, keras_backend):
-    """6 x the multiply-adds of one image, counted without PyTorch where Keras is there."""
-    if keras_backend:
-        import resnet_keras as rk
-
-        return 6 * rk.count_macs(rk.CifarResNet(depth))
-    from benchmarks.torch_resnet import count_macs
-
-    return 6 * count_macs(depth)
-
-
-def _multiple(steps, step_size):
-    """`steps` rounded up to a multiple of `step_size`: a Keras execution runs whole groups."""
-    return -(-steps // step_size) * step_size
-
-
-def _setup_labels(args):
-    """(contender, precision, compiled, steps per execution) of every setup, in build order."""
-    labels = []
-    for backend in args.backends:
-        compiled_settings = {"both": (False, True), "off": (False,), "on": (True,)}[args.xla]
-        if backend == "jax":
-            # Keras' default on JAX is compiled and uncompiled JAX is slow: where the
-            # budget runs out, the uncompiled setups go first. Elsewhere compiling is slow.
-            compiled_settings = compiled_settings[::-1]
-        per_execution = [1] if backend == "plain-pytorch" else args.steps_per_execution
-        labels += [
-            (backend, precision, compiled, steps)
-            for compiled in compiled_settings
-            for precision in args.precisions
-            for steps in per_execution
-        ]
-    return labels
-
-
-def _measure_setups(args, setup_classes, depth, elapsed):
-    """Builds, warms up and probes every setup of one depth; a failure is a result."""
-    largest = max(args.steps_per_execution)
-    batches = _multiple(max(args.steps, args.warmup_steps, 3), largest)
-    setups = {}
-    for label in _setup_labels(args):
-        backend, precision, compiled, per_execution = label
-        setup_class = setup_classes[backend]
-        if elapsed() > args.budget_s:
-            setups[label] = {"error": "skipped (time budget)"}
-            continue
-        try:
-            setup = setup_class(depth, precision, compiled, args.batch, batches, per_execution)
-            first = setup.run(_multiple(args.warmup_steps, per_execution))
-            probe_steps = _multiple(min(3, args.steps), per_execution)
-            per_step = setup.run(probe_steps) / probe_steps
-        except Exception as error:  # noqa: BLE001 - a failing setup is a result
-            message = str(error).splitlines()[0][:120] if str(error) else ""
-            setups[label] = {"error": f"failed: {type(error).__name__} {message}".strip()}
-            print(f"ResNet-{depth} {label}: {setups[label]['error']}", flush=True)
-            continue
-        steps = max(1, min(args.steps, int(args.round_s / per_step)))
-        steps = max(per_execution, steps // per_execution * per_execution)
-        setups[label] = {"setup": setup, "first": first, "steps": steps, "rates": []}
-        print(
-            f"ResNet-{depth} {backend} {precision} compiled={compiled} "
-            f"steps_per_execution={per_execution}: first call {first:.1f} s, "
-            f"{args.batch / per_step:,.0f} images/s on the probe",
-            flush=True,
-        )
-    return setups
+    columns = ["model", "contender", "precision", "compiled", "steps per execution"]
+    columns += ["images/s (median)", "vs the depth's first measured row", "effective TFLOP/s"]
+    columns += ["% of matmul rate", "first call s", "steps per round"]
+    lines = [f"# GPU benchmark: {' and '.join(backends)}", "", *[f"- {line}" for line in header]]
+    lines += ["", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines + ["", f"wall time so far {total_s:.0f} s", ""])
 
 
 def main(argv=None):
@@ -409,32 +280,28 @@ def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if args.keras_backend:
         os.environ["KERAS_BACKEND"] = args.keras_backend  # read once, at Keras' import
-    if len(args.backends) > 1:
-        # Two frameworks share the GPU: JAX must not take 75 % of its memory up front.
+    if len(args.backends) > 1:  # two frameworks share the GPU: no JAX preallocation
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-    device, framework = _describe_device(args.backends[0])
+    device, framework, gpu = _describe_device(args.backends[0])
     peak_framework = framework.split()[0]
     setup_classes, contenders, compilers = {}, {}, []
     for backend in args.backends:
         compiler = COMPILERS[backend]
         if backend == "plain-pytorch":
-            setup_classes[backend] = functools.partial(
-                PlainPytorchSetup, mode=args.torch_compile_mode
-            )
+            mode = args.torch_compile_mode
+            setup_classes[backend] = plain_pytorch_setup(mode)
             contenders[backend] = "plain PyTorch"
-            if args.torch_compile_mode != "default":
-                compiler += f' (mode="{args.torch_compile_mode}")'
+            compiler += f' (mode="{mode}")' if mode != "default" else ""
             if backend != args.backends[0]:
                 framework += f", {_describe_device(backend)[1]}"
         else:
             import keras
 
-            setup_classes[backend] = KerasSetup
-            contenders[backend] = f"Keras on {backend}"
+            setup_classes[backend], contenders[backend] = KerasSetup, f"Keras on {backend}"
             framework += f", Keras {keras.__version__}"
         compilers.append(f"{compiler} for {contenders[backend]}")
-    peak, peak_dtype = _matmul_tflops(args.backends[0], args.matmul_size)
-    peak_text = f"{peak:,.0f}" if peak >= 10 else f"{peak:.3g}"
+    peak, peak_dtype = _matmul_tflops(args.backends[0], args.matmul_size, gpu)
+    size = f"{args.matmul_size} x {args.matmul_size}"
     header = [
         f"device: {device}",
         f"{framework}, Python {platform.python_version()}",
@@ -442,55 +309,25 @@ def main(argv=None):
         f"batch {args.batch}; {args.repeats} alternating rounds of up to {args.steps} steps "
         f"(or {args.round_s:g} s) after a first call of {args.warmup_steps} steps "
         "(compilation included)",
-        f"{peak_dtype} matrix product measured here ({args.matmul_size} x {args.matmul_size}, "
-        f"{peak_framework}): {peak_text} TFLOP/s; effective "
-        "TFLOP/s count 6 x multiply-adds per training image",
+        f"{peak_dtype} matrix product measured here ({size}, {peak_framework}): "
+        f"{f'{peak:,.0f}' if peak >= 10 else f'{peak:.3g}'} TFLOP/s; effective TFLOP/s count "
+        "6 x multiply-adds per training image",
     ]
     print("\n".join(header), flush=True)
     output = args.output
     if output is None and os.environ.get("OUT"):
         output = os.path.join(os.environ["OUT"], f"gpu_{'+'.join(args.backends)}.md")
-
     rows = []
     for depth in args.depths:
-        train_flops = _training_flops(depth, args.keras_backend)
-        setups = _measure_setups(args, setup_classes, depth, elapsed)
+        setups = _setups(args, setup_classes, depth, elapsed)
         measured = [label for label, entry in setups.items() if "setup" in entry]
         for round_index in range(args.repeats):
             shift = round_index % max(len(measured), 1)
-            for label in measured[shift:] + measured[:shift]:
-                entry = setups[label]
-                if elapsed() > args.budget_s and entry["rates"]:
-                    continue
-                seconds = entry["setup"].run(entry["steps"])
-                entry["rates"].append(entry["steps"] * args.batch / seconds)
-
-        base_rate = None
-        for (backend, precision, compiled, per_execution), entry in setups.items():
-            cells = [
-                f"ResNet-{depth}",
-                contenders[backend],
-                precision,
-                "on" if compiled else "off",
-                per_execution,
-            ]
-            if "error" in entry:
-                rows.append([*cells, entry["error"], "", "", "", "", ""])
-                continue
-            rate = statistics.median(entry["rates"])
-            base_rate = base_rate or rate
-            tflops = rate * train_flops / 1e12
-            rows.append(
-                [
-                    *cells,
-                    f"{rate:,.0f}",
-                    f"{rate / base_rate:.2f}",
-                    f"{tflops:.2f}",
-                    f"{100 * tflops / peak:.1f}",
-                    f"{entry['first']:.1f}",
-                    entry["steps"],
-                ]
-            )
+            for entry in [setups[label] for label in measured[shift:] + measured[:shift]]:
+                if elapsed() < args.budget_s or not entry["rates"]:
+                    seconds, images = entry["setup"].run("train", entry["steps"])
+                    entry["rates"].append(images / seconds)
+        rows += _rows(args, setups, depth, contenders, peak)
         del setups, measured
         if args.keras_backend:
             keras.backend.clear_session()
@@ -498,7 +335,6 @@ def main(argv=None):
         if output:
             with open(output, "w") as handle:
                 handle.write(report)
-
     print("\n" + report, flush=True)
     return 0
 

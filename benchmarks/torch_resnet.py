@@ -1,11 +1,10 @@
 """The CIFAR ResNet of `rk.CifarResNet(depth)` written directly in PyTorch, as the yardstick.
 
-Same network as the library's default: 3x3 stem with 16 filters, three stages of
-n basic blocks (16/32/64 filters on 32/16/8 maps), option-A shortcuts
-(strided subsampling plus zero channels split before and after), BN momentum 0.9
-in Keras' convention (0.1 in PyTorch's) and epsilon 1e-5, no conv bias, global
-average pooling and a 10-way dense layer. Multiply-adds and parameter counts are
-identical (checked by tests/test_benchmarks.py).
+3x3 stem with 16 filters, three stages of n basic blocks (16/32/64 filters on 32/16/8
+maps), option-A shortcuts (strided subsampling, zero channels split before and after),
+BN momentum 0.9 in Keras' convention (0.1 in PyTorch's) and epsilon 1e-5, no conv bias,
+global average pooling, a 10-way dense layer. Multiply-adds and parameters are the
+library's (tests/test_benchmarks.py).
 """
 
 from __future__ import annotations
@@ -66,26 +65,17 @@ class TorchCifarResNet(nn.Module):
 
 
 def count_macs(depth=20, num_classes=10, size=32):
-    """Multiply-adds of one 32x32 image through convolutions and the dense layer."""
-    model = TorchCifarResNet(depth, num_classes)
-    total, hooks = 0, []
+    """Multiply-adds of one image through the convolutions and the dense layer."""
+    model, total = TorchCifarResNet(depth, num_classes), []
 
-    def conv_hook(module, inputs, output):
-        nonlocal total
-        kernel = module.kernel_size[0] * module.kernel_size[1]
-        total += output[0].numel() * kernel * module.in_channels // module.groups
+    def hook(module, inputs, output):
+        # Each output position of a layer costs one multiply-add per weight of its filter.
+        total.append(output[0].numel() // module.weight.shape[0] * module.weight.numel())
 
-    def linear_hook(module, inputs, output):
-        nonlocal total
-        total += module.in_features * module.out_features
-
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d):
-            hooks.append(module.register_forward_hook(conv_hook))
-        elif isinstance(module, nn.Linear):
-            hooks.append(module.register_forward_hook(linear_hook))
+    layers = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    hooks = [layer.register_forward_hook(hook) for layer in layers]
     with torch.no_grad():
         model(torch.zeros(1, 3, size, size))
-    for hook in hooks:
-        hook.remove()
-    return total
+    for handle in hooks:
+        handle.remove()
+    return sum(total)
