@@ -15,7 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 WORKERS ?= 2
 XDIST := -n $(WORKERS) --dist loadfile
 
-.PHONY: setup setup-min test test-unit test-backends test-notebooks test-min lint course lab bench clean
+.PHONY: setup setup-min test test-unit test-backends test-notebooks test-min test-lean lint course lab bench clean
 
 setup: $(STAMP)
 
@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[dev,jax,torch]'
+	$(PY) -m pip install --quiet -e '.[course,dev,jax,torch]'
 	touch $(STAMP)
 
 lint: setup
@@ -54,7 +54,7 @@ setup-min: $(STAMP_MIN)
 $(STAMP_MIN): pyproject.toml min-versions.txt
 	test -x $(VENV_MIN)/bin/python || $(PYTHON) -m venv $(VENV_MIN)
 	$(VENV_MIN)/bin/python -m pip install --quiet --upgrade pip
-	$(VENV_MIN)/bin/python -m pip install --quiet -c min-versions.txt -e '.[dev]'
+	$(VENV_MIN)/bin/python -m pip install --quiet -c min-versions.txt -e '.[course,dev]'
 	touch $(STAMP_MIN)
 
 test-min: setup-min
@@ -64,7 +64,18 @@ test-min: setup-min
 	RESNET_KERAS_PROFILE=ci KERAS_BACKEND=tensorflow $(VENV_MIN)/bin/pytest -q -p no:cacheprovider $(XDIST) \
 	  --nbval-lax notebooks/00_setup.ipynb notebooks/03_building_resnets.ipynb
 
-test: lint test-unit test-backends test-notebooks test-min
+# `import resnet_keras` needs Keras and NumPy only: a fresh environment with the package
+# (no extras) and JAX imports it, trains a residual network, saves and loads it
+# (tests/lean_environment_check.py; about a minute, most of it pip).
+VENV_LEAN := .venv-lean
+test-lean:
+	rm -rf $(VENV_LEAN)
+	$(PYTHON) -m venv $(VENV_LEAN)
+	$(VENV_LEAN)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV_LEAN)/bin/python -m pip install --quiet . jax
+	cd tests && KERAS_BACKEND=jax ../$(VENV_LEAN)/bin/python lean_environment_check.py
+
+test: lint test-unit test-backends test-notebooks test-min test-lean
 
 course: setup
 	$(PY) -m resnet_keras.course
@@ -76,4 +87,4 @@ bench: setup
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf build runs .pytest_cache
+	rm -rf build runs .pytest_cache $(VENV_LEAN)

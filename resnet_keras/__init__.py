@@ -1,7 +1,11 @@
 """resnet_keras: residual networks for image classification with Keras 3.
 
 The public face of the library: the model builders, the analysis helpers and
-the submodules (`layers`, `models`, `analysis`, ...).
+the submodules (`layers`, `models`, `analysis`, ...). `import resnet_keras` needs
+only Keras and NumPy; the modules that need more import it when first used:
+`data` and `training` (TensorFlow and tensorflow-datasets, for tf.data) and `plots`
+(matplotlib and scikit-learn). The course's machinery (profiles, exercises, the
+notebook runner) lives in `resnet_keras.course`, which the library never imports.
 
 Examples:
 
@@ -16,9 +20,9 @@ Examples:
 from resnet_keras import _runtime  # noqa: F401, I001
 from resnet_keras import _native_logs  # noqa: F401
 
-import importlib
 
-from resnet_keras import analysis, exercises, layers, models, plots, profiles
+from resnet_keras import analysis, layers, models
+from resnet_keras._optional import import_module as _import_module
 from resnet_keras._runtime import onednn_enabled
 from resnet_keras.analysis import count_macs, count_trainable_params, gradient_norms
 from resnet_keras.determinism import set_determinism
@@ -36,18 +40,18 @@ from resnet_keras.models import (
     SeedNet,
     SeedResNet,
 )
-from resnet_keras.profiles import Profile, get_profile
 
 # The training recipes' schedules and loss are registered with Keras when their modules are
 # imported: importing them here makes every .keras file that `fit` or the command line saves
 # load after `import resnet_keras` alone. They need Keras only, not TensorFlow.
 from resnet_keras.training import recipes as _recipes  # noqa: F401
 
-# The input pipelines and the trainer use tf.data, so they are imported on first
-# use: the layers and models then import on the JAX and PyTorch backends without
-# TensorFlow installed (a GPU machine with only JAX, say).
+# The input pipelines and the trainer use tf.data, and the plots matplotlib, so they are
+# imported on first use: the layers and models then import on the JAX and PyTorch backends
+# without TensorFlow or matplotlib installed (a GPU machine with only JAX, say).
 _LAZY = {
     "data": ("resnet_keras.data", None),
+    "plots": ("resnet_keras.plots", None),
     "load": ("resnet_keras.data", "load"),
     "show_images": ("resnet_keras.data", "show_images"),
     "find_learning_rate": ("resnet_keras.training", "find_learning_rate"),
@@ -60,7 +64,7 @@ def __getattr__(name):
     if name not in _LAZY:
         raise AttributeError(f"module 'resnet_keras' has no attribute {name!r}")
     module_name, attribute = _LAZY[name]
-    module = importlib.import_module(module_name)
+    module = _import_module(module_name)
     value = module if attribute is None else getattr(module, attribute)
     globals()[name] = value  # later lookups skip __getattr__
     return value
@@ -89,15 +93,11 @@ __all__ = [
     "SeedResNet",
     "analysis",
     "count_macs",
-    "Profile",
     "count_trainable_params",
     "data",
-    "exercises",
     "find_learning_rate",
     "fit",
-    "get_profile",
     "load",
-    "profiles",
     "show_images",
     "train_with_gradient_tape",
     "training",

@@ -2,8 +2,8 @@
 
 TensorFlow ships Intel's oneDNN kernels for x86 CPUs but turns them on by default
 only on CPUs with AVX-512 (Cascade Lake and newer). Everywhere else convolutions
-fall back to Eigen, which trained ResNet-20 at half the speed of oneDNN and of
-plain PyTorch on the reference 2-core AVX2 machine (benchmarks/RESULTS.md). The
+fall back to Eigen, which trained ResNet-20 at about half the speed of oneDNN and of
+plain PyTorch on an AVX2 machine (benchmarks/RESULTS.md). The
 model computes the same function either way; only the float rounding of the
 kernels differs.
 

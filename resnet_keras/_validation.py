@@ -7,6 +7,7 @@ values it accepts, instead of failing deep inside a convolution.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 
@@ -34,6 +35,15 @@ def check_positive_int(name, value):
 def check_non_negative_int(name, value):
     """Returns `value` if it is an int >= 0 (bools rejected), else raises."""
     return _check_int(name, value, 0, "a non-negative integer")
+
+
+def check_non_negative_float(name, value):
+    """Returns `value` as float if it is a finite number >= 0 (bools rejected), else raises."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a non-negative number; received {value!r}.")
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"`{name}` must be a finite number >= 0; received {value!r}.")
+    return float(value)
 
 
 def check_strides(name, value):

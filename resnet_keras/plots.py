@@ -168,7 +168,7 @@ def plot_lr_finder(result, ax=None, show_raw: bool = True):
 
 def plot_lr_schedule(
     schedule,
-    total_steps: int | None = None,
+    total_steps: int,
     steps_per_epoch: int | None = None,
     ax=None,
     log_scale: bool = True,
@@ -177,8 +177,10 @@ def plot_lr_schedule(
     """The learning rate at every optimizer step (or per epoch when `steps_per_epoch` is given).
 
     Args:
-        schedule: A `LearningRateSchedule` (e.g. `StepDecay`), a callable of the step or a float.
-        total_steps: Number of steps (default: `schedule.total_steps`).
+        schedule: A `LearningRateSchedule` (e.g. `resnet_keras.training.paper_schedule`'s), a
+            callable of the step or a float.
+        total_steps: Number of optimizer steps to draw, epochs * steps per epoch (Keras'
+            schedules do not know the length of the run).
         steps_per_epoch: Label the x axis in epochs.
         ax: Optional Axes (draw several schedules into one by passing the same `ax`).
         log_scale: Log-scale y axis (step decays are then evenly spaced).
@@ -189,7 +191,7 @@ def plot_lr_schedule(
 
     Examples:
         >>> from resnet_keras.training import paper_schedule
-        >>> figure = plot_lr_schedule(paper_schedule(1000))
+        >>> figure = plot_lr_schedule(paper_schedule(1000), 1000)
         >>> figure.axes[0].get_yscale()
         'log'
     """
@@ -239,12 +241,17 @@ def plot_confusion_matrix(
 ):
     """Confusion matrix: rows are true classes, columns predicted classes.
 
+    Drawn by scikit-learn's `ConfusionMatrixDisplay` (image, colour bar, tick labels, cell
+    texts in a colour that contrasts with the cell). Hand-written here: the checks of the
+    labels, logits accepted for `y_pred`, counts written in the cells of a normalised matrix
+    (the display writes the values it colours) with empty cells left blank, and the title.
+
     Args:
         y_true: True class ids.
         y_pred: Predicted class ids, or logits/probabilities of shape (n, num_classes).
         class_names: Names of the classes (default: ids).
-        normalize: Show each row as fractions of that true class (the diagonal is the per-class
-            recall); the counts are written in the cells either way.
+        normalize: Colour each row as fractions of that true class (the diagonal is the
+            per-class recall); the cells show the counts either way.
         ax: Optional Axes.
         title: Optional title (default: overall accuracy).
 
@@ -256,6 +263,8 @@ def plot_confusion_matrix(
         >>> figure.axes[0].get_title()
         'Confusion matrix (accuracy 66.7%)'
     """
+    from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix
+
     true = _labels(y_true, "y_true")
     predicted = _labels(y_pred, "y_pred")
     if true.shape != predicted.shape:
@@ -275,31 +284,25 @@ def plot_confusion_matrix(
         num_classes = len(class_names)
     else:
         class_names = [str(i) for i in range(num_classes)]
-    counts = np.zeros((num_classes, num_classes), dtype="int64")
-    np.add.at(counts, (true, predicted), 1)
+    counts = confusion_matrix(true, predicted, labels=np.arange(num_classes))
     shown = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1) if normalize else counts
 
     size = max(4.0, 0.5 * num_classes + 2)
     figure, ax = _new_axes(ax, (size + 1, size))
-    image = ax.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalize else None)
-    figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    threshold = (shown.max() or 1) / 2
-    for row in range(num_classes):
-        for column in range(num_classes):
-            if counts[row, column]:
-                ax.text(
-                    column,
-                    row,
-                    str(counts[row, column]),
-                    ha="center",
-                    va="center",
-                    fontsize=8,
-                    color="white" if shown[row, column] > threshold else "black",
-                )
-    ax.set_xticks(range(num_classes), class_names, rotation=45, ha="right")
-    ax.set_yticks(range(num_classes), class_names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
+    display = ConfusionMatrixDisplay(shown, display_labels=class_names).plot(
+        ax=ax,
+        cmap="Blues",
+        xticks_rotation=45,
+        im_kw={"vmin": 0, "vmax": 1} if normalize else None,
+        text_kw={"fontsize": 8},
+    )
+    for text, count in zip(display.text_.ravel(), counts.ravel()):
+        if count:
+            text.set_text(str(count))
+        else:
+            text.remove()
+    for label in ax.get_xticklabels():
+        label.set_horizontalalignment("right")
     accuracy = float(np.trace(counts)) / counts.sum()
     ax.set_title(title or f"Confusion matrix (accuracy {accuracy:.1%})")
     return figure

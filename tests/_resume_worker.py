@@ -67,9 +67,7 @@ def main(argv=None):
     callbacks = [KillAt(*args.kill_at)] if args.kill_at else []
     if args.kill_in_save is not None:
         kill_during_save(args.kill_in_save)
-    rk.fit(
-        model, data, epochs=EPOCHS, out_dir=args.out, profile="ci", callbacks=callbacks, verbose=0
-    )
+    rk.fit(model, data, epochs=EPOCHS, out_dir=args.out, callbacks=callbacks, verbose=0)
     np.savez(os.path.join(args.out, "final.npz"), *[np.asarray(w) for w in model.weights])
     return 0
 

@@ -18,8 +18,8 @@ import pytest
 import tomllib
 from packaging.requirements import Requirement
 
-from resnet_keras import course
-from resnet_keras.profiles import PROFILES
+from resnet_keras.course import runner as course
+from resnet_keras.course.profiles import PROFILES
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -42,9 +42,8 @@ def test_every_notebook_has_the_same_bootstrap():
 
 def test_the_cell_knows_the_tensorflow_floor():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    (tensorflow,) = [
-        r for r in map(Requirement, pyproject["project"]["dependencies"]) if r.name == "tensorflow"
-    ]
+    extra = pyproject["project"]["optional-dependencies"]["tensorflow"]
+    (tensorflow,) = [r for r in map(Requirement, extra) if r.name == "tensorflow"]
     (floor,) = [s.version for s in tensorflow.specifier if s.operator == ">="]
     major, minor = re.search(r">= \((\d+), (\d+)\)", SOURCE).groups()
     assert f"{major}.{minor}" == floor and f">= {floor}" in SOURCE
@@ -120,7 +119,7 @@ def test_a_new_enough_tensorflow_stays(monkeypatch, capsys, version):
     out = colab.bootstrap(capsys)
     (command,) = colab.commands
     assert command[:4] == [sys.executable, "-m", "pip", "install"]
-    assert f"resnet_keras @ git+{course.REPOSITORY}" in command
+    assert f"resnet_keras[course] @ git+{course.REPOSITORY}" in command
     # Asked for exactly the installed TensorFlow, pip keeps it: it can neither upgrade it nor
     # let a dependency replace it.
     assert (

@@ -28,7 +28,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from resnet_keras import cli
+from resnet_keras.course import cli
 from resnet_keras.data import cifar10, load
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

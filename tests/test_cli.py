@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from resnet_keras import cli
+from resnet_keras.course import cli
+from resnet_keras.course.profiles import PROFILE_NAMES
 from resnet_keras.data import DATASET_NAMES
-from resnet_keras.profiles import PROFILE_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
 

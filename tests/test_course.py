@@ -6,7 +6,7 @@ import pathlib
 import nbformat
 import pytest
 
-from resnet_keras import course
+from resnet_keras.course import runner as course
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))

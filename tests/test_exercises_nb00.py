@@ -4,9 +4,9 @@ import math
 
 import pytest
 
+from resnet_keras.course.exercises import nb00_setup as nb00
+from resnet_keras.course.exercises.solutions import nb00_setup as solutions
 from resnet_keras.data import DataInfo
-from resnet_keras.exercises import nb00_setup as nb00
-from resnet_keras.exercises.solutions import nb00_setup as solutions
 
 
 def _info(name, notice=None):

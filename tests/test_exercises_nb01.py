@@ -5,8 +5,8 @@ import math
 import keras
 import pytest
 
-from resnet_keras.exercises import nb01_background as nb01
-from resnet_keras.exercises.solutions import nb01_background as solutions
+from resnet_keras.course.exercises import nb01_background as nb01
+from resnet_keras.course.exercises.solutions import nb01_background as solutions
 
 
 @pytest.mark.parametrize(

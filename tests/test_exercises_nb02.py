@@ -3,8 +3,8 @@
 import pytest
 from keras import layers, ops
 
-from resnet_keras.exercises import nb02_residual_connections as nb02
-from resnet_keras.exercises.solutions import nb02_residual_connections as solutions
+from resnet_keras.course.exercises import nb02_residual_connections as nb02
+from resnet_keras.course.exercises.solutions import nb02_residual_connections as solutions
 
 
 class Template(layers.Layer):
@@ -103,7 +103,7 @@ def test_residual_block_reports_a_crash_without_raising():
 
 def test_projection_parameters_accepts_the_solution_and_matches_the_library():
     assert solutions.projection_parameters(16, 32) == 576
-    # ResNet-20 option B minus option A (ANCHORS: 272,474 - 269,722): two projections.
+    # ResNet-20 option B minus option A (272,474 - 269,722): two projections.
     assert solutions.projection_parameters(16, 32) + solutions.projection_parameters(32, 64) == (
         272_474 - 269_722
     )

@@ -6,8 +6,8 @@ import pytest
 from keras import layers
 
 from resnet_keras.analysis import count_macs, count_trainable_params
-from resnet_keras.exercises import nb03_building_resnets as nb03
-from resnet_keras.exercises.solutions import nb03_building_resnets as solutions
+from resnet_keras.course.exercises import nb03_building_resnets as nb03
+from resnet_keras.course.exercises.solutions import nb03_building_resnets as solutions
 from resnet_keras.layers import BasicBlock
 
 

@@ -4,9 +4,9 @@ import keras
 import pytest
 import tensorflow as tf
 
-from resnet_keras.exercises import nb04_training_loop as nb04
-from resnet_keras.exercises.solutions import nb04_training_loop as solutions
-from resnet_keras.training import StepDecay, schedule_values
+from resnet_keras.course.exercises import nb04_training_loop as nb04
+from resnet_keras.course.exercises.solutions import nb04_training_loop as solutions
+from resnet_keras.training import paper_schedule, schedule_values
 
 cross_entropy = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
@@ -117,7 +117,7 @@ def test_train_step_reports_a_crashing_step():
 
 def test_paper_learning_rate_accepts_the_solution_and_matches_the_library():
     assert nb04.check_paper_learning_rate(solutions.paper_learning_rate, quiet=True).passed
-    library = schedule_values(StepDecay(0.1, total_steps=400))
+    library = schedule_values(paper_schedule(400), 400)
     ours = [solutions.paper_learning_rate(step, 400) for step in range(400)]
     assert ours == pytest.approx(library.tolist(), rel=1e-6)
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from keras import layers, ops
 
-from resnet_keras.exercises import nb05_pitfalls as nb05
-from resnet_keras.exercises.solutions import nb05_pitfalls as solutions
+from resnet_keras.course.exercises import nb05_pitfalls as nb05
+from resnet_keras.course.exercises.solutions import nb05_pitfalls as solutions
 from resnet_keras.training import LRFinderResult, suggest_learning_rate
 
 

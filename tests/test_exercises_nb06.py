@@ -6,8 +6,8 @@ import pytest
 from keras import layers, ops
 
 from resnet_keras import count_macs
-from resnet_keras.exercises import nb06_beyond_resnet as nb06
-from resnet_keras.exercises.solutions import nb06_beyond_resnet as solutions
+from resnet_keras.course.exercises import nb06_beyond_resnet as nb06
+from resnet_keras.course.exercises.solutions import nb06_beyond_resnet as solutions
 
 # --- exercise 1 -----------------------------------------------------------------------------
 

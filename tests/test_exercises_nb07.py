@@ -10,9 +10,9 @@ import keras
 import numpy as np
 import pytest
 
-from resnet_keras.exercises import nb07_faq as nb
-from resnet_keras.exercises.solutions import nb07_faq as solutions
-from resnet_keras.training import LRFinderResult, StepDecay, WarmupCosineDecay
+from resnet_keras.course.exercises import nb07_faq as nb
+from resnet_keras.course.exercises.solutions import nb07_faq as solutions
+from resnet_keras.training import LRFinderResult, cosine_schedule, paper_schedule
 
 
 def status_and_message(verdict):
@@ -342,13 +342,13 @@ schedules = keras.optimizers.schedules
 @pytest.mark.parametrize(
     "schedule, kind",
     [
-        (StepDecay(0.05, total_steps=1000), "paper's step decay"),
+        (paper_schedule(1000, 0.05), "paper's step decay"),
         (schedules.PiecewiseConstantDecay([500, 750], [0.05, 0.005, 0.0005]), "paper's step"),
         (schedules.CosineDecay(0.05, decay_steps=1000), "cosine"),
-        (WarmupCosineDecay(0.05, total_steps=1000, warmup_steps=50), "decaying schedule"),
+        (cosine_schedule(1000, 0.05, warmup_steps=50), "decaying schedule"),
         (schedules.ExponentialDecay(0.05, decay_steps=100, decay_rate=0.5), "decaying"),
     ],
-    ids=["StepDecay", "PiecewiseConstant", "Cosine", "WarmupCosine", "Exponential"],
+    ids=["paper_schedule", "PiecewiseConstant", "Cosine", "WarmupCosine", "Exponential"],
 )
 def test_lr_schedule_accepts_decays_from_the_chosen_lr(schedule, kind):
     verdict = nb.check_lr_schedule(schedule, peak_lr=0.05, total_steps=1000, quiet=True)
@@ -375,7 +375,7 @@ class Rising(schedules.LearningRateSchedule):
         (0.05, ["constant learning rate"]),
         (schedules.PiecewiseConstantDecay([50, 75], [0.05, 0.005, 0.0005]), ["not epochs"]),
         (schedules.ExponentialDecay(0.05, decay_steps=1000, decay_rate=0.96), ["barely decays"]),
-        (StepDecay(0.1, total_steps=1000), ["paper's 0.1", "peak_lr = 0.05"]),
+        (paper_schedule(1000), ["paper's 0.1", "peak_lr = 0.05"]),
         (Rising(), ["keeps rising"]),
         (lambda step: 0.05, ["LearningRateSchedule"]),
     ],

@@ -31,10 +31,10 @@ def _pins():
 
 
 def _dependencies():
-    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    return {
-        Requirement(d).name.lower(): Requirement(d) for d in pyproject["project"]["dependencies"]
-    }
+    """The requirements of the package and of its `tensorflow` extra (what the course needs)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    listed = project["dependencies"] + project["optional-dependencies"]["tensorflow"]
+    return {Requirement(d).name.lower(): Requirement(d) for d in listed}
 
 
 def test_the_floors_are_the_pinned_releases():

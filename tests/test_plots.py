@@ -8,7 +8,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from resnet_keras import plots
-from resnet_keras.training import LRFinderResult, StepDecay, schedule_values
+from resnet_keras.training import LRFinderResult, paper_schedule, schedule_values
 
 HISTORY = {
     "loss": [2.0, 1.5, 1.2],
@@ -63,11 +63,11 @@ def test_plot_lr_finder_marks_the_suggestion():
 
 
 def test_plot_lr_schedule_draws_the_schedule_values():
-    schedule = StepDecay(0.1, total_steps=400, warmup_steps=20)
-    figure = plots.plot_lr_schedule(schedule, steps_per_epoch=40)
+    schedule = paper_schedule(400, warmup_steps=20)
+    figure = plots.plot_lr_schedule(schedule, 400, steps_per_epoch=40)
     (axes,) = figure.axes
     (line,) = axes.get_lines()
-    np.testing.assert_allclose(line.get_ydata()[:-1], schedule_values(schedule))
+    np.testing.assert_allclose(line.get_ydata()[:-1], schedule_values(schedule, 400))
     assert line.get_xdata()[-1] == pytest.approx(400 / 40)  # the last step is drawn to its end
     assert axes.get_xlabel() == "epoch" and axes.get_yscale() == "log"
     # Several schedules in one axes for comparison.
@@ -83,9 +83,19 @@ def test_plot_confusion_matrix_counts():
     assert axes.get_title() == "Confusion matrix (accuracy 66.7%)"
     image = axes.get_images()[0].get_array()
     np.testing.assert_allclose(image, [[0.5, 0.5, 0], [0, 1, 0], [0.5, 0, 0.5]])
+    # Counts in the cells (empty cells blank), fractions in the colours.
     assert sorted(text.get_text() for text in axes.texts) == ["1", "1", "1", "1", "2"]
+    assert [label.get_text() for label in axes.get_xticklabels()] == ["a", "b", "c"]
+    counts = plots.plot_confusion_matrix(y_true, logits, normalize=False).axes[0]
+    np.testing.assert_array_equal(
+        counts.get_images()[0].get_array(), [[1, 1, 0], [0, 2, 0], [1, 0, 1]]
+    )
     with pytest.raises(ValueError, match="class_names"):
         plots.plot_confusion_matrix([0, 3], [0, 3], class_names=["a", "b"])
+    with pytest.raises(ValueError, match="y_pred"):
+        plots.plot_confusion_matrix([0, 1], [0, 1, 1])
+    with pytest.raises(ValueError, match="y_true"):
+        plots.plot_confusion_matrix([0.5, 1], [0, 1])
 
 
 def test_plot_misclassified_shows_only_the_mistakes():

@@ -1,4 +1,4 @@
-"""Tests of resnet_keras.profiles: selection order, the profiles' numbers, errors."""
+"""Tests of resnet_keras.course.profiles: selection order, the profiles' numbers, errors."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 import tensorflow as tf
 
-from resnet_keras import profiles
-from resnet_keras.profiles import PROFILE_NAMES, Profile, detect_profile, get_profile
+from resnet_keras.course import profiles
+from resnet_keras.course.profiles import PROFILE_NAMES, Profile, detect_profile, get_profile
 
 
 @pytest.fixture

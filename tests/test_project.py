@@ -3,6 +3,7 @@
 import json
 import pathlib
 import re
+import subprocess
 
 import tomllib
 
@@ -40,3 +41,21 @@ def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     assert "make test" in readme and "make course" in readme
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_nothing_points_outside_the_repository():
+    # Learners get the repository alone: figures are cited from the papers, not from notes
+    # that live next to it on a developer's machine.
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    pattern = re.compile(r"ANCHORS\.md|\bANCHORS\b|/work/shared|\.\./shared")
+    offenders = [
+        name
+        for name in tracked
+        if name.endswith((".py", ".ipynb", ".md", ".toml", ".yml", ".txt"))
+        and name != "tests/test_project.py"
+        and (ROOT / name).exists()
+        and pattern.search((ROOT / name).read_text(encoding="utf-8"))
+    ]
+    assert offenders == []

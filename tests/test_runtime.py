@@ -1,10 +1,12 @@
 """`import resnet_keras` turns TensorFlow's oneDNN CPU kernels on, and never overrides a choice."""
 
+import ast
 import json
 import os
 import platform
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -85,7 +87,10 @@ import numpy as np
 import resnet_keras as rk
 model = rk.CifarResNet(20)
 logits = model(np.zeros((2, 32, 32, 3), "float32"), training=True)
-before = sorted(name for name in ("tensorflow", "tensorflow_datasets") if name in sys.modules)
+# (Keras itself imports matplotlib when it is installed; `make test-lean` checks that
+# resnet_keras works where it is not.)
+optional = ("tensorflow", "tensorflow_datasets", "resnet_keras.plots", "resnet_keras.course")
+before = sorted(name for name in optional if name in sys.modules)
 rk.fit  # the trainer uses tf.data: imported on first use
 print(json.dumps([rk.count_trainable_params(model), list(logits.shape), before,
                   "tensorflow" in sys.modules]))
@@ -110,3 +115,42 @@ def test_layers_and_models_import_without_tensorflow(backend):
     assert shape == [2, 10]
     assert imported_before == []
     assert imported_after is True
+
+
+LIBRARY = Path(rk.__file__).parent
+
+
+def _imports(path):
+    """The modules a file imports (absolute names), from its syntax tree."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_the_library_never_imports_the_course():
+    # Imports flow one way: resnet_keras.course uses the library, never the reverse; the
+    # package's __main__ (the `python -m resnet_keras` command, which is the course's) aside.
+    offenders = [
+        str(path.relative_to(LIBRARY))
+        for path in LIBRARY.rglob("*.py")
+        if "course" not in path.relative_to(LIBRARY).parts
+        and path.name != "__main__.py"
+        and any(name.startswith("resnet_keras.course") for name in _imports(path))
+    ]
+    assert offenders == []
+
+
+def test_a_missing_extra_is_one_line_that_says_what_to_install(monkeypatch):
+    from resnet_keras import _optional
+
+    def missing(name):
+        raise ModuleNotFoundError("No module named 'matplotlib'", name="matplotlib")
+
+    monkeypatch.setattr(_optional.importlib, "import_module", missing)
+    with pytest.raises(ModuleNotFoundError, match=r'pip install "resnet_keras\[plots\]"'):
+        _optional.import_module("resnet_keras.plots")

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from resnet_keras import cli
+from resnet_keras.course import cli
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -97,7 +97,7 @@ def test_the_best_weights_load_into_a_new_model(run_folder, tmp_path):
     result = _fresh_process(
         "tensorflow",
         f"""
-        from resnet_keras.cli import build_model
+        from resnet_keras.course.cli import build_model
         model = build_model("resnet20")
         model.load_weights({str(run_folder / "best.weights.h5")!r})
         logits = model.predict_on_batch(np.load({str(tmp_path / "images.npy")!r}))

@@ -14,11 +14,11 @@ import tensorflow as tf
 from resnet_keras.determinism import set_determinism
 from resnet_keras.training import (
     NAN_ADVICE,
-    StepDecay,
-    WarmupCosineDecay,
+    RECIPES,
     accelerator_settings,
     apply_weight_decay,
     configure_precision,
+    cosine_schedule,
     default_callbacks,
     find_learning_rate,
     fit,
@@ -248,46 +248,57 @@ def test_weight_decay_can_be_limited_to_kernels_and_removed():
 
 def test_paper_schedule_divides_by_ten_at_half_and_three_quarters():
     schedule = paper_schedule(64000)
-    assert schedule.boundaries == [32000, 48000]
+    assert isinstance(schedule, keras.optimizers.schedules.PiecewiseConstantDecay)
+    assert schedule.boundaries == [31999, 47999]
+    assert schedule.values == [0.1, 0.01, 0.001]
+    # Keras keeps each value up to and including its boundary: step 32000 is the first at 0.01,
+    # as in the paper.
     expected = {0: 0.1, 31999: 0.1, 32000: 0.01, 47999: 0.01, 48000: 0.001, 63999: 0.001}
     for step, value in expected.items():
         assert float(schedule(step)) == pytest.approx(value, rel=1e-6)
-    values = schedule_values(StepDecay(0.1, total_steps=200))
+    values = schedule_values(paper_schedule(200), 200)
     assert np.allclose(values[:100], 0.1) and np.allclose(values[100:150], 0.01)
     assert np.allclose(values[150:], 0.001)
+    # A run too short for two separate drops makes both at once.
+    tiny = paper_schedule(3)
+    assert (tiny.boundaries, tiny.values) == ([1], [0.1, 0.001])
 
 
 def test_resnet110_warmup_and_cosine_values():
     warm = paper_schedule(64000, warmup_steps=400)
-    assert float(warm(0)) == pytest.approx(0.01)
-    assert float(warm(399)) == pytest.approx(0.01)
-    assert float(warm(400)) == pytest.approx(0.1)
-    assert float(warm(32000)) == pytest.approx(0.01)
+    assert warm.boundaries == [399, 31999, 47999]
+    assert warm.values == [0.01, 0.1, 0.01, 0.001]
+    for step, value in {0: 0.01, 399: 0.01, 400: 0.1, 31999: 0.1, 32000: 0.01}.items():
+        assert float(warm(step)) == pytest.approx(value)
 
-    linear = StepDecay(0.1, total_steps=1000, warmup_steps=100, warmup="linear")
-    assert float(linear(50)) == pytest.approx(0.055)  # from 0.01 to 0.1
+    cosine = cosine_schedule(1100, 0.1, warmup_steps=100)  # linear warm-up from 0
+    assert isinstance(cosine, keras.optimizers.schedules.CosineDecay)
+    expected = {0: 0.0, 50: 0.05, 100: 0.1, 600: 0.05, 1100: 0.0, 1200: 0.0}
+    for step, value in expected.items():
+        assert float(cosine(step)) == pytest.approx(value, abs=1e-6)
+    # The warm-up's `ops.cond` takes one step at a time; schedule_values still evaluates it.
+    values = schedule_values(cosine, 1100)
+    np.testing.assert_allclose(values[[0, 50, 100, 600]], [0.0, 0.05, 0.1, 0.05], atol=1e-6)
+    assert np.all(np.diff(values[100:]) <= 0)
 
-    cosine = WarmupCosineDecay(0.1, total_steps=1100, warmup_steps=100)
-    assert float(cosine(0)) == pytest.approx(0.0)
-    assert float(cosine(50)) == pytest.approx(0.05)
-    assert float(cosine(100)) == pytest.approx(0.1)
-    assert float(cosine(600)) == pytest.approx(0.05, abs=1e-6)
-    assert float(cosine(1100)) == pytest.approx(0.0, abs=1e-7)
+    plain = cosine_schedule(1000, 0.2, alpha=0.1)  # no warm-up: from 0.2 down to 0.02
+    assert plain.warmup_target is None
+    np.testing.assert_allclose(
+        [float(plain(step)) for step in (0, 500, 1000)], [0.2, 0.11, 0.02], rtol=1e-5
+    )
 
 
 @pytest.mark.parametrize(
     "schedule",
-    [
-        paper_schedule(500, warmup_steps=20),
-        WarmupCosineDecay(0.2, total_steps=300, warmup_steps=30),
-    ],
+    [paper_schedule(500, warmup_steps=20), cosine_schedule(300, 0.2, warmup_steps=30)],
+    ids=["paper", "cosine"],
 )
 def test_schedules_serialise_and_drive_an_optimizer(schedule):
     restored = keras.optimizers.schedules.deserialize(
         json.loads(json.dumps(keras.optimizers.schedules.serialize(schedule)))
     )
     assert type(restored) is type(schedule)
-    np.testing.assert_allclose(schedule_values(restored), schedule_values(schedule))
+    np.testing.assert_allclose(schedule_values(restored, 500), schedule_values(schedule, 500))
 
     optimizer = keras.optimizers.SGD(learning_rate=schedule, momentum=0.9)
     variable = keras.Variable(np.ones(2, "float32"))
@@ -298,13 +309,21 @@ def test_schedules_serialise_and_drive_an_optimizer(schedule):
 
 def test_schedules_reject_bad_arguments():
     with pytest.raises(ValueError, match="milestones"):
-        StepDecay(0.1, total_steps=100, milestones=(0.75, 0.5))
+        paper_schedule(100, milestones=(0.75, 0.5))
     with pytest.raises(ValueError, match="warmup_steps"):
-        StepDecay(0.1, total_steps=100, warmup_steps=100)
+        paper_schedule(100, warmup_steps=50)  # not before the first milestone
+    with pytest.raises(TypeError, match="initial_learning_rate"):
+        paper_schedule(100, "0.1")
+    with pytest.raises(ValueError, match="factor"):
+        paper_schedule(100, factor=2.0)
     with pytest.raises(ValueError, match="total_steps"):
-        WarmupCosineDecay(0.1, total_steps=0)
-    with pytest.raises(ValueError, match="warmup"):
-        StepDecay(0.1, total_steps=100, warmup="cubic")
+        cosine_schedule(0)
+    with pytest.raises(ValueError, match="warmup_steps"):
+        cosine_schedule(100, warmup_steps=100)
+    with pytest.raises(TypeError, match="total_steps"):
+        schedule_values(paper_schedule(100))  # Keras' schedules do not know their length
+    with pytest.raises(TypeError, match="schedule"):
+        schedule_values("paper", 100)
 
 
 def test_recipes_build_the_paper_setup():
@@ -313,14 +332,40 @@ def test_recipes_build_the_paper_setup():
     assert optimizer.momentum == pytest.approx(0.9)
     assert not optimizer.weight_decay  # decay is coupled, through the loss
     assert float(optimizer.learning_rate) == pytest.approx(0.1)
-    assert isinstance(recipe.build_schedule(100), StepDecay)
-    assert schedule_values(recipe.build_schedule(100))[[0, 50, 75]] == pytest.approx(
-        [0.1, 0.01, 0.001]
-    )
+    schedule = recipe.build_schedule(100)
+    assert isinstance(schedule, keras.optimizers.schedules.PiecewiseConstantDecay)
+    assert schedule_values(schedule, 100)[[0, 51, 76]] == pytest.approx([0.1, 0.01, 0.001])
+    assert get_recipe("paper-warmup").build_schedule(64000).boundaries == [399, 31999, 47999]
+    cosine = get_recipe("cosine").build_schedule(64000)
+    assert isinstance(cosine, keras.optimizers.schedules.CosineDecay)
+    assert (cosine.initial_learning_rate, cosine.warmup_target) == (0.0, 0.1)
+    assert (cosine.warmup_steps, cosine.decay_steps) == (400, 63600)
     # Warm-up longer than a tenth of a short run is shortened, not allowed to swallow it.
     assert get_recipe("paper-warmup").effective_warmup_steps(1000) == 100
+    assert get_recipe("paper-warmup").build_schedule(1000).boundaries == [99, 499, 749]
+    assert get_recipe("cosine").build_schedule(1000).warmup_steps == 100
     with pytest.raises(ValueError, match="recipe"):
         get_recipe("adam")
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_a_model_compiled_with_each_recipe_saves_and_loads(tmp_path, name):
+    recipe = get_recipe(name)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    model.compile(optimizer=recipe.build_optimizer(total_steps=1000), loss=recipe.build_loss())
+    model.train_on_batch(np.ones((2, 4), "float32"), np.array([0, 2]))  # builds the optimizer
+    model.save(tmp_path / "model.keras")
+    # Keras' own schedules: nothing of the library's is needed to rebuild the optimizer.
+    loaded = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
+    saved = model.optimizer.get_config()["learning_rate"]
+    assert loaded.optimizer.get_config()["learning_rate"] == saved
+    assert saved["module"] == "keras.optimizers.schedules"
+    np.testing.assert_allclose(
+        schedule_values(keras.optimizers.schedules.deserialize(saved), 1000),
+        schedule_values(recipe.build_schedule(1000), 1000),
+    )
+    assert int(loaded.optimizer.iterations) == 1  # its state came back too
+    assert type(loaded.loss) is type(model.loss)
 
 
 def test_label_smoothing_loss_matches_its_definition():
@@ -406,7 +451,7 @@ def test_suggestion_rules_on_a_known_curve():
 def test_steps_per_execution_trains_to_the_same_weights():
     # 3 batches an epoch: with 2 steps per execution every epoch ends in a partial one.
     data = tiny_images(n=48)
-    kwargs = {"epochs": 2, "profile": "ci", "verbose": 0}
+    kwargs = {"epochs": 2, "verbose": 0}
     one = tiny_convnet(seed=4)
     history_one = fit(one, data, **kwargs)
     grouped = tiny_convnet(seed=4)
@@ -447,7 +492,7 @@ class Interrupt(keras.callbacks.Callback):
 
 def test_interrupted_fit_resumes_to_the_same_weights(tmp_path):
     data = tiny_images(n=64)
-    kwargs = {"epochs": 4, "profile": "ci", "validation_data": data, "verbose": 0}
+    kwargs = {"epochs": 4, "validation_data": data, "verbose": 0}
 
     reference = tiny_convnet(seed=5)
     fit(reference, data, out_dir=tmp_path / "reference", **kwargs)
@@ -483,9 +528,7 @@ def test_interrupted_fit_resumes_to_the_same_weights(tmp_path):
 
 def test_fit_stops_on_nan_loss_with_advice(tmp_path, capsys):
     model = tiny_convnet()
-    history = fit(
-        model, tiny_images(), epochs=3, learning_rate=1e6, profile="ci", out_dir=tmp_path, verbose=0
-    )
+    history = fit(model, tiny_images(), epochs=3, learning_rate=1e6, out_dir=tmp_path, verbose=0)
     losses = history.history["loss"]
     assert len(losses) < 3 and not math.isfinite(losses[-1])
     error = capsys.readouterr().err
@@ -494,19 +537,22 @@ def test_fit_stops_on_nan_loss_with_advice(tmp_path, capsys):
     assert latest_epoch(tmp_path / "backup") == len(losses) - 1
 
 
-def test_accelerators_follow_the_profile_only_on_a_gpu():
+def test_accelerators_are_kept_only_on_a_gpu():
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
-    assert accelerator_settings("gpu") == {"mixed_precision": has_gpu, "jit_compile": has_gpu}
-    assert accelerator_settings("ci") == {"mixed_precision": False, "jit_compile": False}
+    settings = accelerator_settings(mixed_precision=True, jit_compile=True)
+    assert settings == {"mixed_precision": has_gpu, "jit_compile": has_gpu}
+    assert accelerator_settings() == {"mixed_precision": False, "jit_compile": False}
+    with pytest.raises(TypeError, match="jit_compile"):
+        accelerator_settings(jit_compile="yes")
     try:
-        assert configure_precision("gpu") == ("mixed_float16" if has_gpu else "float32")
+        assert configure_precision(True) == ("mixed_float16" if has_gpu else "float32")
     finally:
         keras.mixed_precision.set_global_policy("float32")
 
 
 def test_fit_applies_the_recipe(tmp_path):
     model = tiny_convnet()
-    history = fit(model, tiny_images(), epochs=2, recipe="cosine", profile="ci", verbose=0)
+    history = fit(model, tiny_images(), epochs=2, recipe="cosine", verbose=0)
     assert isinstance(model.optimizer, keras.optimizers.SGD)
     assert model.optimizer.momentum == pytest.approx(0.9)
     # Cosine over 2 epochs x 3 steps (warm-up capped to 0): the 3rd step (index 2) uses
@@ -514,9 +560,9 @@ def test_fit_applies_the_recipe(tmp_path):
     assert history.history["learning_rate"][0] == pytest.approx(0.075, rel=1e-5)
     assert all(v.regularizer is not None for v in model.trainable_weights)
     with pytest.raises(ValueError, match="epochs"):
-        fit(model, tiny_images(), epochs=0, profile="ci")
+        fit(model, tiny_images(), epochs=0)
     with pytest.raises(TypeError, match="out_dir"):
-        fit(model, tiny_images(), epochs=1, profile="ci", out_dir=3)
+        fit(model, tiny_images(), epochs=1, out_dir=3)
 
 
 def test_fit_traces_the_training_step_once():
@@ -531,7 +577,7 @@ def test_fit_traces_the_training_step_once():
         return keras_train_step(data)
 
     model.train_step = counting_train_step
-    fit(model, tiny_images(), epochs=2, profile="ci", verbose=0)
+    fit(model, tiny_images(), epochs=2, verbose=0)
     assert len(traces) == 1
     assert model.optimizer.built
     assert int(model.optimizer.iterations) == 6
@@ -542,5 +588,5 @@ def test_tensorboard_on_request(tmp_path):
         with pytest.raises(ImportError, match="pip install tensorboard"):
             default_callbacks(tmp_path, tensorboard=True)
         return
-    fit(tiny_convnet(), tiny_images(), epochs=1, profile="ci", out_dir=tmp_path, tensorboard=True)
+    fit(tiny_convnet(), tiny_images(), epochs=1, out_dir=tmp_path, tensorboard=True)
     assert any((tmp_path / "logs").rglob("events.out.tfevents.*"))

@@ -337,11 +337,18 @@ def _write_figures(out: Path, model, rows, scores, info, batch_size) -> None:
     }
     if rows:
         figures["training_curves.png"] = plots.plot_history(rows, title=model.name)
+    # Keras has no public accessor of an optimizer's schedule (`optimizer.learning_rate` is its
+    # current value), but the optimizer's config holds it serialised: rebuild it from there.
+    import keras
+
     optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)
-    schedule = getattr(optimizer, "_learning_rate", None)
-    if hasattr(schedule, "total_steps"):
+    learning_rate = optimizer.get_config()["learning_rate"]
+    if rows and isinstance(learning_rate, dict):  # a float: a constant LR, nothing to draw
+        steps_per_epoch = max(1, math.ceil(info.train_size / batch_size))
         figures["lr_schedule.png"] = plots.plot_lr_schedule(
-            schedule, steps_per_epoch=max(1, math.ceil(info.train_size / batch_size))
+            keras.optimizers.schedules.deserialize(learning_rate),
+            total_steps=len(rows) * steps_per_epoch,  # the epochs trained, across resumes
+            steps_per_epoch=steps_per_epoch,
         )
     for name, figure in figures.items():
         figure.savefig(out / name, dpi=110)
@@ -352,15 +359,9 @@ def _train(args) -> int:
     out = Path(args.out)
     _check_writable(out)
 
+    from resnet_keras.course.profiles import detect_profile, get_profile
     from resnet_keras.determinism import set_determinism
-    from resnet_keras.profiles import detect_profile, get_profile
-    from resnet_keras.training import (
-        accelerator_settings,
-        configure_precision,
-        fit,
-        get_recipe,
-        read_history_csv,
-    )
+    from resnet_keras.training import configure_precision, fit, get_recipe, read_history_csv
 
     profile_name, profile_reason = detect_profile(args.profile)
     profile = get_profile(profile_name)
@@ -383,7 +384,7 @@ def _train(args) -> int:
 
     print(f"Profile {profile.name}: {profile_reason}.")
     set_determinism(args.seed, op_determinism=args.deterministic)
-    precision = configure_precision(profile)  # before the model is built
+    precision = configure_precision(profile.mixed_precision)  # before the model is built
     data = _load_data(args, profile, batch_size)
     info = data.info
     print(
@@ -399,10 +400,9 @@ def _train(args) -> int:
     history = fit(
         model,
         data,
-        epochs=epochs,
         recipe=recipe,
         out_dir=out,
-        profile=profile,
+        **profile.fit_kwargs(epochs=epochs),
         learning_rate=args.lr,
         tensorboard=args.tensorboard,
         verbose=args.verbose,
@@ -433,7 +433,7 @@ def _train(args) -> int:
         "epochs_completed": len(rows),
         "resumed_from_epoch": resume_epoch,
         "deterministic": args.deterministic,
-        **accelerator_settings(profile),
+        **profile.accelerator_settings(),
         "test_accuracy": scores["accuracy"],
         "test_error_percent": 100.0 * (1.0 - scores["accuracy"]),
         "test_loss": scores["loss"],
@@ -479,7 +479,7 @@ def _info(args) -> int:
     import keras
     import tensorflow as tf
 
-    from resnet_keras.profiles import ENV_VAR, detect_profile, get_profile
+    from resnet_keras.course.profiles import ENV_VAR, detect_profile, get_profile
 
     rows = list(_versions().items())
     rows.append(("keras backend", keras.config.backend()))

@@ -52,7 +52,7 @@ class Profile:
             CIFAR-10 when it is available and an offline dataset otherwise).
 
     Examples:
-        >>> from resnet_keras.profiles import Profile
+        >>> from resnet_keras.course.profiles import Profile
         >>> tiny = Profile(name="ci", description="smoke test", train_size=256,
         ...                validation_size=64, test_size=128, epochs=1, batch_size=64,
         ...                mixed_precision=False, jit_compile=False)
@@ -103,7 +103,7 @@ class Profile:
             rather than its size.
 
         Examples:
-            >>> from resnet_keras.profiles import get_profile
+            >>> from resnet_keras.course.profiles import get_profile
             >>> sorted(get_profile("ci").data_kwargs())
             ['batch_size', 'name', 'shrink_to_fit', 'test_size', 'train_size', 'validation_size']
         """
@@ -116,11 +116,42 @@ class Profile:
             "shrink_to_fit": True,
         }
 
+    def fit_kwargs(self, **overrides):
+        """Returns the keyword arguments of `resnet_keras.fit` for this profile.
+
+        Args:
+            **overrides: Arguments that replace the profile's (`epochs=1`, say).
+
+        Returns:
+            A dict with `epochs` and `jit_compile` (XLA only where a GPU is visible).
+
+        Examples:
+            >>> from resnet_keras.course.profiles import get_profile
+            >>> get_profile("ci").fit_kwargs(epochs=1)
+            {'epochs': 1, 'jit_compile': False}
+        """
+        from resnet_keras.training import accelerator_settings
+
+        settings = accelerator_settings(jit_compile=self.jit_compile)
+        return {"epochs": self.epochs, "jit_compile": settings["jit_compile"], **overrides}
+
+    def accelerator_settings(self):
+        """The profile's mixed precision and XLA, kept only where a GPU is visible.
+
+        Examples:
+            >>> from resnet_keras.course.profiles import get_profile
+            >>> get_profile("ci").accelerator_settings()
+            {'mixed_precision': False, 'jit_compile': False}
+        """
+        from resnet_keras.training import accelerator_settings
+
+        return accelerator_settings(self.mixed_precision, self.jit_compile)
+
     def replace(self, **changes):
         """Returns a copy with some fields changed (the profile itself is frozen).
 
         Examples:
-            >>> from resnet_keras.profiles import get_profile
+            >>> from resnet_keras.course.profiles import get_profile
             >>> get_profile("cpu").replace(epochs=1).epochs
             1
         """
@@ -224,7 +255,7 @@ def detect_profile(name=None):
         TypeError: If `name` is neither a string nor `None`.
 
     Examples:
-        >>> from resnet_keras.profiles import detect_profile
+        >>> from resnet_keras.course.profiles import detect_profile
         >>> detect_profile("cpu")
         ('cpu', 'requested explicitly')
     """
@@ -257,7 +288,7 @@ def get_profile(name=None):
             message lists the allowed names.
 
     Examples:
-        >>> from resnet_keras.profiles import get_profile
+        >>> from resnet_keras.course.profiles import get_profile
         >>> profile = get_profile("ci")
         >>> profile.epochs, profile.mixed_precision
         (2, False)

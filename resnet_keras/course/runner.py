@@ -91,7 +91,7 @@ def main(argv=None):
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
     arguments = parser.parse_args(argv)
 
-    from resnet_keras.profiles import detect_profile
+    from resnet_keras.course.profiles import detect_profile
 
     folder = pathlib.Path(arguments.notebooks)
     paths = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
@@ -141,7 +141,3 @@ def _write_index(html_dir, rows, profile):
         f"<table><tr><th>notebook</th><th>status</th><th>time</th></tr>{items}</table>",
         encoding="utf-8",
     )
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,8 +9,8 @@ dump shows the Python thread in `RootDataset::Iterator::~Iterator` and the tuner
 `Model::OptimizeLoop`'s timed wait). Meanwhile every core sits idle: deleting an
 iterator after 4 s can wait until 5.11 s, after 25 s until 40.95 s. Iterators go
 away at the end of every `fit` call, in an LR finder that stops after a set number
-of batches, with `steps_per_epoch` on a repeated dataset. The `pipeline` benchmark
-measures what it costs `fit` and `find_learning_rate` (benchmarks/RESULTS.md).
+of batches, with `steps_per_epoch` on a repeated dataset. What it cost `fit` and
+`find_learning_rate` is in benchmarks/RESULTS.md (Findings, tf.data's autotuning thread).
 
 Without the autotuner, `tf.data.AUTOTUNE` still means something: a parallel `map`
 keeps the tuner's starting point (one call per core, up to 16) and

@@ -3,18 +3,17 @@ with one fused kernel on TensorFlow's CPU path.
 
 Keras 3 normalises with separate `keras.ops` (moments, then scale and shift), which
 on the TensorFlow backend becomes about ten element-wise kernels forward and more
-backward; on a CPU they took about a fifth of a ResNet-20 training step
-(benchmarks/RESULTS.md). TensorFlow has the whole computation, gradient included, as
-one kernel (`FusedBatchNormV3`, which oneDNN also fuses with the following ReLU).
-This subclass uses it where it is known to compute the same thing and leaves every
-other case (JAX and torch backends, GPUs, masks, renorm, synchronised or non-channels-
-last normalisation) to Keras. Weights, arguments, names and the moving-statistics
-update are Keras'.
+backward, a large share of a ResNet-20 training step on a CPU (benchmarks/RESULTS.md).
+TensorFlow has the whole computation, gradient included, as one kernel
+(`FusedBatchNormV3`, which oneDNN also fuses with the following ReLU). This subclass
+uses it where it is known to compute the same thing and leaves every other case (JAX
+and torch backends, GPUs, masks, renorm, synchronised or non-channels-last
+normalisation) to Keras. Weights, arguments, names and the moving-statistics update
+are Keras'.
 
 In inference the fused kernel is not always the faster one: measured side by side
-(benchmarks/RESULTS.md, analysis), it made basic-block networks faster (ResNet-20
-1.13x, ResNet-18 1.09x) and bottleneck networks slower (ResNet-50 0.86x) than
-Keras' scale-and-shift. `fused_inference=False` keeps Keras' ops in inference;
+(benchmarks/RESULTS.md), it made basic-block networks faster and bottleneck networks
+slower than Keras' scale-and-shift. `fused_inference=False` keeps Keras' ops in inference;
 the bottleneck block sets it.
 """
 

@@ -37,7 +37,7 @@ class BottleneckBlock(ResidualBlock):
     """
 
     # Keras' scale-and-shift in inference: with 1x1 convolutions the fused kernel was
-    # slower (ResNet-50 inference 0.86x, benchmarks/RESULTS.md); training still fuses.
+    # slower in ResNet-50 inference (benchmarks/RESULTS.md); training still fuses.
     _fused_inference = False
 
     def __init__(self, filters, strides=1, expansion=4, stride_on_3x3=True, **kwargs):

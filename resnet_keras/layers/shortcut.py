@@ -98,8 +98,8 @@ def parameter_free_shortcut(inputs, output_channels, strides):
     if strides > 1:
         # The same positions as a 1x1 convolution with this stride samples, i.e.
         # outputs[:, ::strides, ::strides, :]. A 1x1 max-pool selects exactly those
-        # values, and its gradient is several times cheaper than a strided slice's on
-        # TensorFlow (benchmarks/RESULTS.md).
+        # values, and on TensorFlow its gradient is cheaper than a strided slice's: a few
+        # per cent of a whole training step (benchmarks/RESULTS.md).
         outputs = ops.max_pool(outputs, pool_size=1, strides=strides, padding="valid")
     extra = output_channels - inputs.shape[-1]
     if extra > 0:

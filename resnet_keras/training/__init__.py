@@ -3,14 +3,14 @@ the LR range test and the default callbacks.
 
 Examples:
     >>> from resnet_keras.training import get_recipe, paper_schedule
-    >>> paper_schedule(64000).boundaries
-    [32000, 48000]
+    >>> paper_schedule(64000).boundaries  # the last step at each LR before it drops
+    [31999, 47999]
 """
 
-import importlib
+from resnet_keras._optional import import_module as _import_module
 
-# The schedules and the loss are plain Keras and registered for deserialisation, so they
-# load with `import resnet_keras` alone; everything else here uses tf.data (TensorFlow)
+# The schedules are Keras' own and the loss is registered for deserialisation, so a saved
+# model loads with `import resnet_keras` alone; everything else here uses tf.data (TensorFlow)
 # and is imported on first use, so that the package imports on the JAX and PyTorch
 # backends without TensorFlow.
 from resnet_keras.training.recipes import (
@@ -20,12 +20,7 @@ from resnet_keras.training.recipes import (
     apply_weight_decay,
     get_recipe,
 )
-from resnet_keras.training.schedules import (
-    StepDecay,
-    WarmupCosineDecay,
-    paper_schedule,
-    schedule_values,
-)
+from resnet_keras.training.schedules import cosine_schedule, paper_schedule, schedule_values
 
 _LAZY = {
     "BackupError": "resnet_keras.training.backup",
@@ -58,7 +53,7 @@ _LAZY = {
 def __getattr__(name):
     if name not in _LAZY:
         raise AttributeError(f"module 'resnet_keras.training' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
+    value = getattr(_import_module(_LAZY[name]), name)
     globals()[name] = value  # later lookups skip __getattr__
     return value
 
@@ -78,14 +73,13 @@ __all__ = [
     "Recipe",
     "RunBackup",
     "SparseCategoricalCrossentropyWithSmoothing",
-    "StepDecay",
     "TerminateOnNaNWithAdvice",
-    "WarmupCosineDecay",
     "accelerator_settings",
     "apply_weight_decay",
     "backward",
     "compute_loss",
     "configure_precision",
+    "cosine_schedule",
     "default_callbacks",
     "evaluate",
     "find_learning_rate",

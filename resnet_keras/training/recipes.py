@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 import keras
 
-from resnet_keras.training.schedules import StepDecay, WarmupCosineDecay
+from resnet_keras._validation import check_positive_int
+from resnet_keras.training.schedules import cosine_schedule, paper_schedule
 
 __all__ = [
     "RECIPES",
@@ -160,14 +161,16 @@ class Recipe:
         nesterov: Nesterov momentum.
         weight_decay: Coupled decay coefficient (the paper's 1e-4), see `apply_weight_decay`.
         decay_on: "all" or "kernels", see `apply_weight_decay`.
-        schedule: "step" (divide by `decay_factor` at `milestones`), "cosine" or "constant".
+        schedule: "step" (divide by `decay_factor` at `milestones`, `paper_schedule`),
+            "cosine" (`cosine_schedule`) or "constant".
         milestones: Fractions of training where the step schedule divides the LR.
         decay_factor: Multiplier at each milestone.
         warmup_steps: Warm-up steps (capped at a tenth of the run so short runs still train at the
-            main LR; a warning says so).
-        warmup: "constant" (the paper's ResNet-110 recipe) or "linear".
-        warmup_learning_rate: LR at the start of warm-up (None: `learning_rate / 10` for constant
-            warm-up, 0 for linear).
+            main LR; a warning says so). The step schedule holds `warmup_learning_rate` for them
+            (the paper's ResNet-110 recipe), the cosine one rises linearly from it to
+            `learning_rate` (Goyal et al. 2017).
+        warmup_learning_rate: LR at the start of warm-up (None: `learning_rate / 10` for the
+            step schedule, 0 for the cosine one).
         label_smoothing: Label smoothing of the cross-entropy (0: none, as in the paper).
         description: One line for humans.
 
@@ -188,7 +191,6 @@ class Recipe:
     milestones: tuple[float, ...] = (0.5, 0.75)
     decay_factor: float = 0.1
     warmup_steps: int = 0
-    warmup: str = "constant"
     warmup_learning_rate: float | None = None
     label_smoothing: float = 0.0
     description: str = ""
@@ -236,27 +238,29 @@ class Recipe:
         return self.warmup_steps
 
     def build_schedule(self, total_steps: int):
-        """The LR schedule for a run of `total_steps` optimizer steps (a float for "constant")."""
-        if isinstance(total_steps, bool) or not isinstance(total_steps, int) or total_steps < 1:
-            raise ValueError(f"`total_steps` must be an integer >= 1, got {total_steps!r}.")
+        """The LR schedule for a run of `total_steps` optimizer steps (a float for "constant").
+
+        A Keras `PiecewiseConstantDecay` ("step") or `CosineDecay` ("cosine"), which Keras
+        saves with the optimizer and loads without custom objects.
+        """
+        total_steps = check_positive_int("total_steps", total_steps)
         warmup_steps = self.effective_warmup_steps(total_steps)
         if self.schedule == "constant":
             return float(self.learning_rate)
         if self.schedule == "cosine":
-            return WarmupCosineDecay(
-                initial_learning_rate=self.learning_rate,
-                total_steps=total_steps,
-                warmup_steps=warmup_steps,
+            return cosine_schedule(
+                total_steps,
+                self.learning_rate,
+                warmup_steps,
                 warmup_learning_rate=self.warmup_learning_rate or 0.0,
             )
-        return StepDecay(
-            initial_learning_rate=self.learning_rate,
-            total_steps=total_steps,
+        return paper_schedule(
+            total_steps,
+            self.learning_rate,
+            warmup_steps,
+            warmup_learning_rate=self.warmup_learning_rate,
             milestones=self.milestones,
             factor=self.decay_factor,
-            warmup_steps=warmup_steps,
-            warmup_learning_rate=self.warmup_learning_rate,
-            warmup=self.warmup,
         )
 
     def build_optimizer(self, total_steps: int) -> keras.optimizers.SGD:
@@ -282,7 +286,6 @@ RECIPES: dict[str, Recipe] = {
     "paper-warmup": Recipe(
         name="paper-warmup",
         warmup_steps=400,
-        warmup="constant",
         warmup_learning_rate=0.01,
         description="The paper's ResNet-110 recipe: LR 0.01 for the first 400 steps, then 'paper'.",
     ),
@@ -290,14 +293,12 @@ RECIPES: dict[str, Recipe] = {
         name="cosine",
         schedule="cosine",
         warmup_steps=400,
-        warmup="linear",
         description="SGD 0.9, linear warm-up then cosine decay of LR 0.1 to 0, coupled decay 1e-4.",
     ),
     "cosine-smooth": Recipe(
         name="cosine-smooth",
         schedule="cosine",
         warmup_steps=400,
-        warmup="linear",
         label_smoothing=0.1,
         description="'cosine' plus label smoothing 0.1.",
     ),

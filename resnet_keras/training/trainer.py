@@ -1,15 +1,14 @@
-"""`fit`: train a model with a recipe, the default callbacks and the profile's hardware settings."""
+"""`fit`: train a model with a recipe and the default callbacks; precision and XLA settings."""
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
-from resnet_keras._validation import check_positive_int
+from resnet_keras._validation import check_bool, check_positive_int
 from resnet_keras.training import backup
 from resnet_keras.training._common import steps_in, unpack_data
 from resnet_keras.training.callbacks import (
@@ -24,58 +23,53 @@ from resnet_keras.training.recipes import apply_weight_decay, get_recipe
 
 __all__ = ["accelerator_settings", "configure_precision", "fit"]
 
-logger = logging.getLogger(__name__)
 
-
-def _resolve_profile(profile):
-    from resnet_keras.profiles import get_profile
-
-    return get_profile(profile)
-
-
-def accelerator_settings(profile=None) -> dict[str, bool]:
-    """Mixed precision and XLA as the profile asks, but only when a GPU is visible.
+def accelerator_settings(mixed_precision=False, jit_compile=False) -> dict[str, bool]:
+    """The mixed precision and XLA asked for, kept only where a GPU is visible.
 
     float16 compute is slower than float32 on most CPUs and XLA compilation costs more than it
-    saves on a small CPU run, so both are off without a GPU whatever the profile says.
+    saves on a small CPU run, so both are off without a GPU whatever is asked.
 
     Args:
-        profile: A `Profile`, a profile name or None (automatic, see `resnet_keras.profiles`).
+        mixed_precision: Whether to compute in float16 on a GPU.
+        jit_compile: Whether to compile the train step with XLA on a GPU.
 
     Returns:
         `{"mixed_precision": bool, "jit_compile": bool}`.
 
     Examples:
-        >>> accelerator_settings("ci")
+        >>> accelerator_settings(mixed_precision=False, jit_compile=False)
         {'mixed_precision': False, 'jit_compile': False}
     """
-    profile = _resolve_profile(profile)
+    check_bool("mixed_precision", mixed_precision)
+    check_bool("jit_compile", jit_compile)
     has_gpu = bool(tf.config.list_physical_devices("GPU"))
     return {
-        "mixed_precision": bool(profile.mixed_precision and has_gpu),
-        "jit_compile": bool(profile.jit_compile and has_gpu),
+        "mixed_precision": mixed_precision and has_gpu,
+        "jit_compile": jit_compile and has_gpu,
     }
 
 
-def configure_precision(profile=None) -> str:
-    """Sets Keras's global dtype policy for the profile; call it BEFORE building the model.
+def configure_precision(mixed_precision=False) -> str:
+    """Sets Keras's global dtype policy; call it BEFORE building the model.
 
     A layer takes its dtype policy when it is created, so a model built before this call stays in
-    float32. With a GPU and a profile that asks for it the policy becomes "mixed_float16" (float16
+    float32. With `mixed_precision` and a visible GPU the policy becomes "mixed_float16" (float16
     compute, float32 weights; `model.compile` then wraps the optimizer in a
     `LossScaleOptimizer`), otherwise "float32".
 
     Args:
-        profile: A `Profile`, a profile name or None.
+        mixed_precision: Whether to compute in float16 where a GPU is visible.
 
     Returns:
         The policy name that is now global.
 
     Examples:
-        >>> configure_precision("cpu")
+        >>> configure_precision(mixed_precision=False)
         'float32'
     """
-    policy = "mixed_float16" if accelerator_settings(profile)["mixed_precision"] else "float32"
+    wanted = accelerator_settings(mixed_precision=mixed_precision)["mixed_precision"]
+    policy = "mixed_float16" if wanted else "float32"
     keras.mixed_precision.set_global_policy(policy)
     return policy
 
@@ -99,10 +93,9 @@ def _compile_with_recipe(model, recipe, total_steps, jit_compile, steps_per_exec
 def fit(
     model: keras.Model,
     data,
-    epochs: int | None = None,
+    epochs: int,
     recipe="paper",
     out_dir=None,
-    profile=None,
     *,
     validation_data=None,
     learning_rate: float | None = None,
@@ -113,7 +106,7 @@ def fit(
     callbacks=None,
     monitor: str | None = None,
     tensorboard: bool = False,
-    jit_compile: bool | None = None,
+    jit_compile: bool = False,
     steps_per_execution: int = 1,
     verbose="auto",
 ) -> keras.callbacks.History:
@@ -134,18 +127,17 @@ def fit(
     uninterrupted run (for a dataset of your own, the data order of an epoch must likewise not
     depend on how many epochs the process has already run).
 
-    Mixed precision and XLA follow the profile when a GPU is visible and are off otherwise (see
-    `accelerator_settings`); mixed precision must be set before the model is built, with
-    `configure_precision(profile)`.
+    Mixed precision is a property of the model, so it is chosen before the model is built, with
+    `configure_precision(mixed_precision=True)`; XLA is `jit_compile` (`accelerator_settings`
+    keeps either only where a GPU is visible).
 
     Args:
         model: A built Keras model that outputs logits.
         data: The result of `resnet_keras.data.load()` (uses `.train` and `.validation`) or a
             tf.data.Dataset of (images, int labels) batches.
-        epochs: Number of epochs (default: the profile's).
+        epochs: Number of epochs.
         recipe: A recipe name from `RECIPES` or a `Recipe`.
         out_dir: Run folder for checkpoints, history and backup (None: nothing is written).
-        profile: A `Profile`, a name ("ci", "cpu", "gpu") or None for automatic choice.
         validation_data: Validation dataset (default: `data.validation` when present).
         learning_rate: Overrides the recipe's peak LR.
         label_smoothing: Overrides the recipe's label smoothing.
@@ -156,12 +148,11 @@ def fit(
         monitor: Metric for the best checkpoint (default "val_accuracy" with validation data,
             else "accuracy").
         tensorboard: Also write TensorBoard logs to `out_dir/logs`.
-        jit_compile: Overrides the profile's XLA setting.
+        jit_compile: Compile the training step with XLA (Keras' `compile(jit_compile=...)`).
         steps_per_execution: Training steps per call into the compiled function (Keras'
             `compile(steps_per_execution=...)`). More than 1 saves per-step host work where
-            the step is short, as on a GPU (Keras on JAX, H200, batch 128: 8 steps per call
-            trained 8-14% more images/s in a 5-round run, 0.83-1.17x in a 3-round one;
-            benchmarks/RESULTS.md). Per-batch callbacks then run once per call. The weights
+            the step is short, as on a GPU (benchmarks/RESULTS.md). Per-batch callbacks
+            then run once per call. The weights
             are the same as with 1.
         verbose: Passed to `model.fit` ("auto", 0, 1 or 2).
 
@@ -176,17 +167,16 @@ def fit(
         >>> model = rk.CifarResNet(depth=20, num_classes=data.info.num_classes)
         >>> import tempfile
         >>> out_dir = tempfile.mkdtemp()
-        >>> history = fit(model, data, epochs=1, out_dir=out_dir, profile="ci", verbose=0)
+        >>> history = fit(model, data, epochs=1, out_dir=out_dir, verbose=0)
         >>> sorted(history.history)[:2]
         ['accuracy', 'learning_rate']
         >>> # Called again, it resumes from out_dir: the one epoch is done already.
-        >>> fit(model, data, epochs=1, out_dir=out_dir, profile="ci", verbose=0).history
+        >>> fit(model, data, epochs=1, out_dir=out_dir, verbose=0).history
         {}
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"`model` must be a keras.Model, got {type(model).__name__}.")
-    profile = _resolve_profile(profile)
-    epochs = check_positive_int("epochs", profile.epochs if epochs is None else epochs)
+    epochs = check_positive_int("epochs", epochs)
     train_data, validation_data = unpack_data(data, validation_data)
     if steps_per_epoch is None:
         steps_per_epoch = steps_in(train_data)
@@ -210,25 +200,17 @@ def fit(
     if not model.built:
         # BackupAndRestore and the weight-decay regularisers both need the variables to exist.
         model(next(iter(train_data.take(1)))[0], training=False)
-    hardware = accelerator_settings(profile)
-    if hardware["mixed_precision"] and model.dtype_policy.name != "mixed_float16":
-        logger.warning(
-            "Profile %r asks for mixed precision but the model was built in %s; call "
-            "resnet_keras.training.configure_precision(profile) before building the model.",
-            profile.name,
-            model.dtype_policy.name,
-        )
     _compile_with_recipe(
         model,
         recipe,
         total_steps=epochs * steps_per_epoch,
-        jit_compile=hardware["jit_compile"] if jit_compile is None else bool(jit_compile),
+        jit_compile=check_bool("jit_compile", jit_compile),
         steps_per_execution=steps_per_execution,
     )
     # Create the optimizer's state (the momentum buffers) here, not inside the first training
     # step: Keras would create it while tracing that step, and a tf.function that creates
-    # variables is traced twice. Tracing is most of a new model's first step (ResNet-20 on the
-    # reference CPU: 6.6 s with two traces, 3.4 s with one; benchmarks/RESULTS.md).
+    # variables is traced twice. Tracing is most of a new model's first step, so this about
+    # halves it (benchmarks/RESULTS.md).
     initialise(model, model.optimizer)
 
     initial_epoch = 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 
-from resnet_keras.exercises.core import NOT_ATTEMPTED, Verdict, exercise
+from resnet_keras.course.exercises.core import NOT_ATTEMPTED, Verdict, exercise
 
 __all__ = ["NotAttempted", "stub_aware_exercise"]
 

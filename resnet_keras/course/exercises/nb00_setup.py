@@ -6,7 +6,7 @@
 
 Examples:
 
->>> from resnet_keras.exercises.nb00_setup import check_paper_epochs
+>>> from resnet_keras.course.exercises.nb00_setup import check_paper_epochs
 >>> check_paper_epochs(None).status
 ⏳ The paper's schedule in epochs: not attempted yet
 'not attempted'
@@ -17,8 +17,8 @@ from __future__ import annotations
 import math
 import numbers
 
-from resnet_keras.exercises._stubs import NotAttempted, stub_aware_exercise
-from resnet_keras.exercises.core import Incorrect, exercise
+from resnet_keras.course.exercises._stubs import NotAttempted, stub_aware_exercise
+from resnet_keras.course.exercises.core import Incorrect, exercise
 
 __all__ = [
     "PAPER_BATCH_SIZE",

@@ -6,7 +6,7 @@
 
 Examples:
 
->>> from resnet_keras.exercises.nb01_background import check_conv_parameters
+>>> from resnet_keras.course.exercises.nb01_background import check_conv_parameters
 >>> check_conv_parameters(None).status
 ⏳ Parameters of the seed's conv3: not attempted yet
 'not attempted'
@@ -20,8 +20,8 @@ import numbers
 import keras
 import numpy as np
 
-from resnet_keras.exercises._stubs import NotAttempted, stub_aware_exercise
-from resnet_keras.exercises.core import Incorrect, exercise
+from resnet_keras.course.exercises._stubs import NotAttempted, stub_aware_exercise
+from resnet_keras.course.exercises.core import Incorrect, exercise
 
 __all__ = ["check_conv_parameters", "check_conv_translation", "check_initial_loss"]
 

@@ -5,7 +5,7 @@
 
 Examples:
 
->>> from resnet_keras.exercises.nb02_residual_connections import check_residual_block
+>>> from resnet_keras.course.exercises.nb02_residual_connections import check_residual_block
 >>> check_residual_block(None).status
 ⏳ Complete the residual block: not attempted yet
 'not attempted'
@@ -20,8 +20,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from resnet_keras.exercises._stubs import NotAttempted, stub_aware_exercise
-from resnet_keras.exercises.core import Incorrect
+from resnet_keras.course.exercises._stubs import NotAttempted, stub_aware_exercise
+from resnet_keras.course.exercises.core import Incorrect
 
 __all__ = ["check_projection_parameters", "check_residual_block"]
 

@@ -11,7 +11,7 @@ layer, and name the layer the learner most likely forgot or counted twice.
 
 Examples:
 
->>> from resnet_keras.exercises.nb03_building_resnets import check_block_params
+>>> from resnet_keras.course.exercises.nb03_building_resnets import check_block_params
 >>> check_block_params(None).status
 ⏳ Parameters of a basic block: not attempted yet
 'not attempted'
@@ -25,7 +25,7 @@ import numbers
 import keras
 import numpy as np
 
-from resnet_keras.exercises.core import Incorrect, exercise
+from resnet_keras.course.exercises.core import Incorrect, exercise
 
 __all__ = [
     "BLOCK",

@@ -6,7 +6,7 @@
 
 Examples:
 
->>> from resnet_keras.exercises.nb04_training_loop import check_total_steps
+>>> from resnet_keras.course.exercises.nb04_training_loop import check_total_steps
 >>> check_total_steps(None).status
 ⏳ Optimizer steps of the full gpu run: not attempted yet
 'not attempted'
@@ -20,8 +20,8 @@ import numbers
 import keras
 import numpy as np
 
-from resnet_keras.exercises._stubs import NotAttempted, stub_aware_exercise
-from resnet_keras.exercises.core import Incorrect, exercise
+from resnet_keras.course.exercises._stubs import NotAttempted, stub_aware_exercise
+from resnet_keras.course.exercises.core import Incorrect, exercise
 
 __all__ = [
     "CIFAR10_TRAIN_IMAGES",

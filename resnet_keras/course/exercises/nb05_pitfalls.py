@@ -6,7 +6,7 @@
 
 Examples:
 
->>> from resnet_keras.exercises.nb05_pitfalls import check_l2_factor
+>>> from resnet_keras.course.exercises.nb05_pitfalls import check_l2_factor
 >>> check_l2_factor(None).status
 ⏳ The l2 factor of a weight decay: not attempted yet
 'not attempted'
@@ -21,7 +21,7 @@ import numbers
 import keras
 import numpy as np
 
-from resnet_keras.exercises.core import Incorrect, exercise
+from resnet_keras.course.exercises.core import Incorrect, exercise
 
 __all__ = [
     "PAPER_WEIGHT_DECAY",

@@ -5,7 +5,7 @@
 
 Examples:
 
->>> from resnet_keras.exercises.nb06_beyond_resnet import check_grouped_conv_params
+>>> from resnet_keras.course.exercises.nb06_beyond_resnet import check_grouped_conv_params
 >>> check_grouped_conv_params(None).status
 ⏳ Weights of a grouped convolution: not attempted yet
 'not attempted'
@@ -19,7 +19,7 @@ import numbers
 import keras
 import numpy as np
 
-from resnet_keras.exercises.core import Incorrect, exercise
+from resnet_keras.course.exercises.core import Incorrect, exercise
 
 __all__ = [
     "GROUPED_CONV",

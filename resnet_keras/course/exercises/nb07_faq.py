@@ -25,7 +25,7 @@ reseeds the global random state.
 
 Examples:
 
->>> from resnet_keras.exercises import nb07_faq
+>>> from resnet_keras.course.exercises import nb07_faq
 >>> nb07_faq.check_lr_schedule(None).status
 ⏳ 3b · A learning-rate schedule that decays: not attempted yet
 'not attempted'
@@ -43,8 +43,8 @@ from collections.abc import Mapping
 import keras
 import numpy as np
 
-from resnet_keras.exercises._stubs import NotAttempted, stub_aware_exercise
-from resnet_keras.exercises.core import (
+from resnet_keras.course.exercises._stubs import NotAttempted, stub_aware_exercise
+from resnet_keras.course.exercises.core import (
     Incorrect,
     is_unattempted,
 )
@@ -356,7 +356,7 @@ def check_residual_block(block):
 
     Examples:
 
-    >>> from resnet_keras.exercises.solutions import nb07_faq as solutions
+    >>> from resnet_keras.course.exercises.solutions import nb07_faq as solutions
     >>> check_residual_block(solutions.ResidualBlock, quiet=True).status
     'correct'
     """
@@ -1098,8 +1098,10 @@ def check_lr_schedule(schedule, peak_lr=0.1, total_steps=1000):
 
     Examples:
 
-    >>> from resnet_keras.training import StepDecay
-    >>> check_lr_schedule(StepDecay(0.05, total_steps=1000), 0.05, 1000, quiet=True).status
+    >>> import keras
+    >>> schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
+    ...     [500, 750], [0.05, 0.005, 0.0005])
+    >>> check_lr_schedule(schedule, 0.05, 1000, quiet=True).status
     'correct'
     """
     peak_lr = _number(peak_lr, "`peak_lr`")
@@ -1112,7 +1114,7 @@ def check_lr_schedule(schedule, peak_lr=0.1, total_steps=1000):
     if isinstance(schedule, numbers.Real) and not isinstance(schedule, bool):
         raise Incorrect(
             f"{schedule:g} is a constant learning rate: nothing decays. Return a schedule, e.g. "
-            "resnet_keras.training.StepDecay(peak_lr, total_steps) or "
+            "keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values) or "
             "keras.optimizers.schedules.CosineDecay(peak_lr, total_steps)."
         )
     if not isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):

@@ -1,7 +1,7 @@
 """Reference solutions of notebook 07 (the seed article's FAQ). Try the exercises first.
 
 Each name answers the exercise of the same number in the notebook and passes
-its checker in `resnet_keras.exercises.nb07_faq`:
+its checker in `resnet_keras.course.exercises.nb07_faq`:
 
 - 1a `ResidualBlock`, 1b `gradient_ratio()`, 1c `shortcut_removal()`,
 - 2a `resnet44_cost()`, 2b `overfitting_experiment(regularize)`,
@@ -9,7 +9,7 @@ its checker in `resnet_keras.exercises.nb07_faq`:
 
 Examples:
 
->>> from resnet_keras.exercises.solutions import nb07_faq as solutions
+>>> from resnet_keras.course.exercises.solutions import nb07_faq as solutions
 >>> solutions.resnet44_cost()
 {'params': 658586, 'macs': 97174144}
 """
@@ -20,7 +20,7 @@ import keras
 import numpy as np
 
 import resnet_keras as rk
-from resnet_keras.exercises.nb07_faq import probe_batch, small_resnet
+from resnet_keras.course.exercises.nb07_faq import probe_batch, small_resnet
 
 __all__ = [
     "ResidualBlock",
@@ -132,7 +132,6 @@ def overfitting_experiment(regularize, train_size=64):
         epochs=60 if regularize else 30,
         learning_rate=0.05,
         weight_decay=5e-3 if regularize else 0.0,
-        profile="ci",
         verbose=0,
     )
     return {
@@ -183,7 +182,12 @@ def choose_learning_rate(train_size=256, num_steps=60, epochs=3):
 
 # --- 3b -------------------------------------------------------------------------------------
 def lr_schedule(peak_lr=0.1, total_steps=1000):
-    """3b: the paper's step decay, /10 at 50% and 75% of the run, from the chosen LR."""
-    from resnet_keras.training import StepDecay
+    """3b: the paper's step decay, /10 at 50% and 75% of the run, from the chosen LR.
 
-    return StepDecay(peak_lr, total_steps=total_steps, milestones=(0.5, 0.75), factor=0.1)
+    Keras' `PiecewiseConstantDecay` with the boundaries in optimizer steps; it keeps each value
+    up to and including its boundary, so a boundary is the last step before a drop
+    (`resnet_keras.training.paper_schedule(total_steps, peak_lr)` builds the same).
+    """
+    boundaries = [round(0.5 * total_steps) - 1, round(0.75 * total_steps) - 1]
+    values = [peak_lr, peak_lr / 10, peak_lr / 100]
+    return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
