@@ -7,6 +7,8 @@ import math
 import keras
 import numpy as np
 
+from resnet_keras._keras_compat import sublayers
+
 
 def _leaf_layers(model):
     """Every layer inside `model`, depth first, in the order the layers were created.
@@ -15,16 +17,7 @@ def _leaf_layers(model):
     own `_flatten_layers` visits sub-layers last-first, which would scramble
     per-layer plots.)
     """
-    found = []
-
-    def walk(layer):
-        children = layer.layers if isinstance(layer, keras.Model) else layer._layers
-        for child in children:
-            found.append(child)
-            walk(child)
-
-    walk(model)
-    return found
+    return sublayers(model, recursive=True)
 
 
 def _layer_macs(layer):

@@ -10,13 +10,14 @@ Functions that draw a single panel also accept `ax=` to draw into an existing Ax
 from __future__ import annotations
 
 import math
-import numbers
 import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+
+from resnet_keras._validation import check_positive_int
 
 __all__ = [
     "history_to_dict",
@@ -68,7 +69,7 @@ def history_to_dict(history) -> dict[str, list[float]]:
         return {key: [float(row.get(key, math.nan)) for row in history] for key in keys}
     raise TypeError(
         "`history` must be a keras History, a dict of lists, a list of per-epoch dicts or a "
-        f"path to history.csv, got {type(history).__name__}."
+        f"path to history.csv; received {type(history).__name__}."
     )
 
 
@@ -136,7 +137,7 @@ def plot_lr_finder(result, ax=None, show_raw: bool = True):
     for attribute in ("learning_rates", "smoothed_losses", "losses", "suggestion"):
         if not hasattr(result, attribute):
             raise TypeError(
-                f"`result` must be an LRFinderResult (missing `{attribute}`), got "
+                f"`result` must be an LRFinderResult (missing `{attribute}`); received "
                 f"{type(result).__name__}."
             )
     figure, ax = _new_axes(ax, (6, 4))
@@ -204,10 +205,7 @@ def plot_lr_schedule(
     steps = np.arange(len(values) + 1, dtype="float64")
     values = np.append(values, values[-1])
     if steps_per_epoch is not None:
-        if isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, numbers.Integral):
-            raise TypeError(f"`steps_per_epoch` must be an integer >= 1, got {steps_per_epoch!r}.")
-        if steps_per_epoch < 1:
-            raise ValueError(f"`steps_per_epoch` must be an integer >= 1, got {steps_per_epoch}.")
+        check_positive_int("steps_per_epoch", steps_per_epoch)
         steps = steps / steps_per_epoch
     ax.plot(steps, values, drawstyle="steps-post", label=label or type(schedule).__name__)
     if log_scale and np.all(values > 0):
@@ -227,7 +225,9 @@ def _labels(values, name):
     array = array.reshape(-1)
     if array.size and not np.issubdtype(array.dtype, np.integer):
         if not np.all(np.equal(np.mod(array, 1), 0)):
-            raise ValueError(f"`{name}` must hold integer class ids (or logits), got {array[:5]}.")
+            raise ValueError(
+                f"`{name}` must hold integer class ids (or logits); received {array[:5]}."
+            )
     return array.astype("int64")
 
 
@@ -269,7 +269,8 @@ def plot_confusion_matrix(
     predicted = _labels(y_pred, "y_pred")
     if true.shape != predicted.shape:
         raise ValueError(
-            f"`y_true` and `y_pred` must hold as many labels, got {true.size} and {predicted.size}."
+            "`y_true` and `y_pred` must hold as many labels; "
+            f"received {true.size} and {predicted.size}."
         )
     if true.size == 0:
         raise ValueError("`y_true` is empty.")
@@ -345,16 +346,13 @@ def plot_misclassified(
     """
     from resnet_keras.data.figures import show_images
 
-    if isinstance(max_images, bool) or not isinstance(max_images, numbers.Integral):
-        raise TypeError(f"`max_images` must be an integer >= 1, got {max_images!r}.")
-    if max_images < 1:
-        raise ValueError(f"`max_images` must be an integer >= 1, got {max_images}.")
+    check_positive_int("max_images", max_images)
     images = np.asarray(images)
     true = _labels(y_true, "y_true")
     predicted = _labels(y_pred, "y_pred")
     if not (len(images) == len(true) == len(predicted)):
         raise ValueError(
-            "`images`, `y_true` and `y_pred` must have the same length, got "
+            "`images`, `y_true` and `y_pred` must have the same length; received "
             f"{len(images)}, {len(true)} and {len(predicted)}."
         )
     wrong = np.flatnonzero(true != predicted)[:max_images]
@@ -404,13 +402,13 @@ def plot_gradient_norms(
         'log'
     """
     if kind not in ("bar", "line"):
-        raise ValueError(f"`kind` must be 'bar' or 'line', got {kind!r}.")
+        raise ValueError(f"`kind` must be 'bar' or 'line'; received {kind!r}.")
     try:
         names = [str(name) for name, _ in norms]
         values = np.asarray([float(value) for _, value in norms], dtype="float64")
     except (TypeError, ValueError) as error:
         raise TypeError(
-            f"`norms` must be a list of (layer_name, norm) pairs, got {norms!r:.80}."
+            f"`norms` must be a list of (layer_name, norm) pairs; received {norms!r:.80}."
         ) from error
     if not names:
         raise ValueError("`norms` is empty.")

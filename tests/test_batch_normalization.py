@@ -116,6 +116,31 @@ def test_fused_inference_chooses_the_inference_kernel(fused_inference):
     )
 
 
+def test_the_fused_kernel_can_be_turned_off(monkeypatch):
+    tf = pytest.importorskip("tensorflow")
+    if keras.backend.backend() != "tensorflow" or tf.config.list_physical_devices("GPU"):
+        pytest.skip("the fused kernel is used on TensorFlow CPUs only")
+    from resnet_keras.layers.batch_normalization import FUSED_KERNEL_VARIABLE
+
+    ours, reference, images = _pair(momentum=0.9, epsilon=1e-5)
+
+    def op_types():
+        graph = tf.function(lambda x: ours(x, training=True)).get_concrete_function(
+            tf.TensorSpec(images.shape, tf.float32)
+        )
+        return {op.type for op in graph.graph.get_operations()}
+
+    assert "FusedBatchNormV3" in op_types()
+    monkeypatch.setenv(FUSED_KERNEL_VARIABLE, "0")
+    assert "FusedBatchNormV3" not in op_types()  # Keras' own ops, the same function
+    np.testing.assert_allclose(
+        to_numpy(ours(images, training=True)),
+        to_numpy(reference(images, training=True)),
+        rtol=1e-5,
+        atol=1e-5,
+    )
+
+
 def test_fused_inference_must_be_a_bool():
     with pytest.raises(TypeError, match="fused_inference"):
         FusedBatchNormalization(fused_inference="yes")

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from resnet_keras._validation import check_choice
+
 __all__ = ["DATASETS", "MODELS", "build_model", "main"]
 
 MODELS = (
@@ -64,9 +66,9 @@ def _positive_int(text):
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1; received {text!r}") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1; received {text!r}")
     return value
 
 
@@ -74,9 +76,9 @@ def _non_negative_int(text):
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0; received {text!r}") from None
     if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0; received {text!r}")
     return value
 
 
@@ -84,9 +86,9 @@ def _positive_float(text):
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"must be a number > 0; received {text!r}") from None
     if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be a number > 0; received {text!r}")
     return value
 
 
@@ -94,6 +96,13 @@ def _recipe_names():
     from resnet_keras.training.recipes import RECIPES
 
     return tuple(RECIPES)
+
+
+def _block_names():
+    # Read when the parser is built, so a block registered by the caller is a choice too.
+    from resnet_keras.layers import BLOCKS
+
+    return tuple(BLOCKS)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,6 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.error = parser.error  # one-line errors for the subcommand too
     train.add_argument("--model", default="resnet20", choices=MODELS, help="default: resnet20")
+    train.add_argument(
+        "--block",
+        default="basic",
+        choices=_block_names(),
+        help="the residual block of resnetN/plainN, from resnet_keras.layers.BLOCKS "
+        "(default: basic)",
+    )
     train.add_argument(
         "--dataset",
         default="auto",
@@ -173,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def build_model(name: str, num_classes: int = 10, input_shape=(32, 32, 3)):
+def build_model(name: str, num_classes: int = 10, input_shape=(32, 32, 3), block="basic"):
     """Builds a model of the command line by name.
 
     Args:
@@ -181,6 +197,8 @@ def build_model(name: str, num_classes: int = 10, input_shape=(32, 32, 3)):
             (`CifarResNet(depth, residual=False)`), seednet, seedresnet.
         num_classes: Number of classes.
         input_shape: Image shape (height, width, channels).
+        block: The block of resnetN/plainN, a name of `resnet_keras.layers.BLOCKS`; the depth
+            in the model's name must suit it (e.g. 6n+2 for two-convolution blocks).
 
     Returns:
         A `keras.Model` that outputs logits.
@@ -191,8 +209,9 @@ def build_model(name: str, num_classes: int = 10, input_shape=(32, 32, 3)):
     """
     from resnet_keras.models import CifarResNet, SeedNet, SeedResNet
 
-    if name not in MODELS:
-        raise ValueError(f"`name` must be one of {', '.join(MODELS)}; got {name!r}.")
+    check_choice("name", name, MODELS)
+    if name.startswith("seed") and block != "basic":
+        raise ValueError(f"`block` applies to resnetN and plainN, not {name}; received {block!r}.")
     if name == "seednet":
         return SeedNet(num_classes=num_classes, input_shape=input_shape)
     if name == "seedresnet":
@@ -200,6 +219,7 @@ def build_model(name: str, num_classes: int = 10, input_shape=(32, 32, 3)):
     depth = int(name.removeprefix("resnet").removeprefix("plain"))
     return CifarResNet(
         depth=depth,
+        block=block,
         residual=name.startswith("resnet"),
         num_classes=num_classes,
         input_shape=input_shape,
@@ -379,6 +399,8 @@ def _train(args) -> int:
         "lr": args.lr,
         "seed": args.seed,
     }
+    if args.block != "basic":  # (run folders of the default block keep their config as before)
+        config["block"] = args.block
     resume_epoch = _check_run_folder(out, config)
     _write_text(out / RUN_CONFIG_FILE, json.dumps(config, indent=2) + "\n")
 
@@ -391,7 +413,9 @@ def _train(args) -> int:
         f"Data: {info.name}, {info.train_size} train / {info.validation_size} validation / "
         f"{info.test_size} test images, batch {batch_size}."
     )
-    model = build_model(args.model, num_classes=info.num_classes, input_shape=info.image_shape)
+    model = build_model(
+        args.model, num_classes=info.num_classes, input_shape=info.image_shape, block=args.block
+    )
     params = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     print(f"Model: {model.name}, {params:,} trainable parameters, dtype policy {precision}.")
     if resume_epoch:

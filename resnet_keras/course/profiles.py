@@ -19,9 +19,16 @@ Selection order of `get_profile()` / `detect_profile()`:
 from __future__ import annotations
 
 import dataclasses
-import numbers
 import os
 from dataclasses import dataclass
+
+from resnet_keras._validation import (
+    check_bool,
+    check_choice,
+    check_instance,
+    check_optional_int,
+    check_positive_int,
+)
 
 PROFILE_NAMES = ("ci", "cpu", "gpu")
 """The names `get_profile` accepts."""
@@ -72,26 +79,16 @@ class Profile:
     dataset: str = "auto"
 
     def __post_init__(self):
-        if self.name not in PROFILE_NAMES:
-            raise ValueError(
-                f"`name` must be one of {', '.join(map(repr, PROFILE_NAMES))}; "
-                f"received {self.name!r}."
-            )
-        if not isinstance(self.description, str):
-            raise TypeError(f"`description` must be a string; received {self.description!r}.")
-        for field in ("train_size", "validation_size", "test_size"):
-            value = getattr(self, field)
-            if value is not None:
-                _check_int(field, value, minimum=0 if field == "validation_size" else 1)
-        _check_int("epochs", self.epochs, minimum=1)
-        _check_int("batch_size", self.batch_size, minimum=1)
-        for field in ("mixed_precision", "jit_compile"):
-            if not isinstance(getattr(self, field), bool):
-                raise TypeError(
-                    f"`{field}` must be True or False; received {getattr(self, field)!r}."
-                )
-        if not isinstance(self.dataset, str):
-            raise TypeError(f"`dataset` must be a string; received {self.dataset!r}.")
+        check_choice("name", self.name, PROFILE_NAMES)
+        check_instance("description", self.description, str, "a string")
+        check_optional_int("train_size", self.train_size, 1, "all images")
+        check_optional_int("validation_size", self.validation_size, 0, "from validation_split")
+        check_optional_int("test_size", self.test_size, 1, "all images")
+        check_positive_int("epochs", self.epochs)
+        check_positive_int("batch_size", self.batch_size)
+        check_bool("mixed_precision", self.mixed_precision)
+        check_bool("jit_compile", self.jit_compile)
+        check_instance("dataset", self.dataset, str, "a dataset name")
 
     def data_kwargs(self):
         """Returns the keyword arguments of `resnet_keras.data.load` for this profile.
@@ -156,13 +153,6 @@ class Profile:
             1
         """
         return dataclasses.replace(self, **changes)
-
-
-def _check_int(field, value, *, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{field}` must be an integer >= {minimum}; received {value!r}.")
-    if value < minimum:
-        raise ValueError(f"`{field}` must be an integer >= {minimum}; received {value}.")
 
 
 PROFILES = {

@@ -16,6 +16,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
+from resnet_keras._validation import check_number
+
 from .types import DatasetUnavailableError
 
 CLASS_NAMES = (
@@ -76,8 +78,7 @@ def probe_download_host(url=None, timeout=PROBE_TIMEOUT):
         >>> probe_download_host("http://192.0.2.1/", timeout=0.5)  # reserved, unrouted
         False
     """
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-        raise ValueError(f"`timeout` must be a positive number of seconds; received {timeout!r}.")
+    check_number("timeout", timeout, minimum=0, open_minimum=True)  # seconds
     url = PROBE_URL if url is None else url
     answered = []
 

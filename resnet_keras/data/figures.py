@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 
 import numpy as np
+
+from resnet_keras._validation import check_positive_int
 
 from .types import DataInfo
 
@@ -119,9 +120,8 @@ def show_images(
     """
     from matplotlib.figure import Figure
 
-    for argument, value in (("n", n), ("ncols", ncols)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-            raise ValueError(f"`{argument}` must be an integer >= 1; received {value!r}.")
+    check_positive_int("n", n)
+    check_positive_int("ncols", ncols)
     if isinstance(class_names, DataInfo):
         mean = class_names.mean if mean is None else mean
         std = class_names.std if std is None else std

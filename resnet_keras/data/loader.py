@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-import numbers
-import os
 import warnings
+
+from resnet_keras._validation import (
+    check_bool,
+    check_choice,
+    check_instance,
+    check_non_negative_int,
+    check_number,
+    check_optional_int,
+    check_path,
+    check_positive_int,
+)
 
 from . import cifar10, digits
 from .pipeline import PAD, channel_stats, make_split
@@ -17,21 +26,6 @@ IMAGE_SHAPE = (32, 32, 3)
 
 STATS_LIMIT = 10_000
 """Largest CIFAR-10 training subset whose channel statistics are computed afresh."""
-
-
-def _check_size(argument, value, minimum=1):
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(
-            f"`{argument}` must be None (all images) or an integer >= {minimum}; "
-            f"received {value!r}."
-        )
-    if value < minimum:
-        raise ValueError(
-            f"`{argument}` must be None (all images) or an integer >= {minimum}; received {value}."
-        )
-    return int(value)
 
 
 def _check_arguments(
@@ -47,38 +41,19 @@ def _check_arguments(
     normalize,
     validation_size,
 ):
-    allowed = ", ".join(map(repr, DATASET_NAMES))
-    if not isinstance(name, str):
-        raise TypeError(f"`name` must be one of {allowed}; received {name!r}.")
-    key = name.strip().lower()
-    if key not in DATASET_NAMES:
-        raise ValueError(f"`name` must be one of {allowed}; received {name!r}.")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral):
-        raise TypeError(f"`batch_size` must be an integer >= 1; received {batch_size!r}.")
-    if batch_size < 1:
-        raise ValueError(f"`batch_size` must be an integer >= 1; received {batch_size}.")
-    for argument, value in (("augment", augment), ("normalize", normalize)):
-        if not isinstance(value, bool):
-            raise TypeError(f"`{argument}` must be True or False; received {value!r}.")
-    if isinstance(validation_split, bool) or not isinstance(validation_split, numbers.Real):
-        raise TypeError(
-            f"`validation_split` must be a number in [0, 1); received {validation_split!r}."
-        )
-    if not 0.0 <= validation_split < 1.0:
-        raise ValueError(
-            f"`validation_split` must be a number in [0, 1); received {validation_split}."
-        )
-    if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):
-        raise TypeError(
-            f"`data_dir` must be None or a path (str or os.PathLike); received {data_dir!r}."
-        )
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"`seed` must be an integer >= 0; received {seed!r}.")
+    check_instance("name", name, str, f"one of {', '.join(map(repr, DATASET_NAMES))}")
+    key = check_choice("name", name.strip().lower(), DATASET_NAMES)
+    check_positive_int("batch_size", batch_size)
+    check_bool("augment", augment)
+    check_bool("normalize", normalize)
+    check_number("validation_split", validation_split, minimum=0, maximum=1, open_maximum=True)
+    check_path("data_dir", data_dir, optional=True)
+    check_non_negative_int("seed", seed)
     return (
         key,
-        _check_size("train_size", train_size),
-        _check_size("test_size", test_size),
-        _check_size("validation_size", validation_size, minimum=0),
+        check_optional_int("train_size", train_size, 1, "all images"),
+        check_optional_int("test_size", test_size, 1, "all images"),
+        check_optional_int("validation_size", validation_size, 0, "from validation_split"),
     )
 
 
@@ -223,8 +198,7 @@ def load(
         validation_size=validation_size,
     )
 
-    if not isinstance(shrink_to_fit, bool):
-        raise TypeError(f"`shrink_to_fit` must be True or False; received {shrink_to_fit!r}.")
+    check_bool("shrink_to_fit", shrink_to_fit)
 
     notice = None
     if key in ("auto", "cifar10"):

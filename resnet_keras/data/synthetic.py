@@ -6,6 +6,8 @@ import numbers
 
 import numpy as np
 
+from resnet_keras._validation import check_non_negative_int, check_positive_int
+
 
 def synthetic(
     num_examples=512,
@@ -46,10 +48,8 @@ def synthetic(
         ("batch_size", batch_size),
         ("num_classes", num_classes),
     ):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-            raise ValueError(f"`{argument}` must be an integer >= 1; received {value!r}.")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"`seed` must be an integer >= 0; received {seed!r}.")
+        check_positive_int(argument, value)
+    check_non_negative_int("seed", seed)
     shape = tuple(image_shape)
     if len(shape) != 3 or any(
         isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 1 for d in shape

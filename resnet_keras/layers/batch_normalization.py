@@ -15,12 +15,24 @@ In inference the fused kernel is not always the faster one: measured side by sid
 (benchmarks/RESULTS.md), it made basic-block networks faster and bottleneck networks
 slower than Keras' scale-and-shift. `fused_inference=False` keeps Keras' ops in inference;
 the bottleneck block sets it.
+
+The fused kernel is a default that changes how TensorFlow computes, not what: set the
+environment variable `RESNET_KERAS_FUSED_BATCH_NORM=0` to use Keras' ops everywhere. A
+saved model records only Keras' BatchNormalization configuration (plus
+`fused_inference`), so it loads and runs on JAX and PyTorch, where Keras' ops are used.
 """
 
 from __future__ import annotations
 
+import os
+
 import keras
 from keras import ops
+
+from resnet_keras._validation import check_bool
+
+FUSED_KERNEL_VARIABLE = "RESNET_KERAS_FUSED_BATCH_NORM"
+"""Set it to 0 to compute batch normalisation with Keras' ops everywhere."""
 
 
 def _fusable_device():
@@ -54,8 +66,7 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     """
 
     def __init__(self, fused_inference=True, **kwargs):
-        if not isinstance(fused_inference, bool):
-            raise TypeError(f"fused_inference must be True or False, got {fused_inference!r}")
+        check_bool("fused_inference", fused_inference)
         super().__init__(**kwargs)
         self.fused_inference = fused_inference
 
@@ -65,6 +76,7 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     def _use_fused_kernel(self, inputs, mask):
         return (
             keras.backend.backend() == "tensorflow"
+            and os.environ.get(FUSED_KERNEL_VARIABLE, "1") != "0"
             and mask is None
             and len(inputs.shape) == 4
             and self.axis in (-1, 3)

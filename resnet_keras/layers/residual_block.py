@@ -1,7 +1,9 @@
 """The machinery that basic and bottleneck blocks share.
 
 A residual block computes y = F(x) + shortcut(x). Subclasses only describe
-their residual branch F as a list of convolutions (`_branch_convolutions`);
+their residual branch F as a list of convolutions (`_branch_convolutions`, each a
+`BranchConvolution`, which may be grouped or depthwise) and register themselves in
+`resnet_keras.layers.registry` for the builders;
 this base class builds it in the original post-activation form (v1,
 conv -> BN -> ReLU, addition, ReLU) or the pre-activation form (v2,
 BN -> ReLU -> conv, addition, nothing after), adds the shortcut, and handles
@@ -9,6 +11,8 @@ the `residual=False` plain counterpart and `zero_init_residual`.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import keras
 from keras import layers, ops
@@ -28,6 +32,20 @@ from resnet_keras.layers.shortcut import (
     resolve_shortcut,
     strided_output_shape,
 )
+
+
+class BranchConvolution(NamedTuple):
+    """One convolution of a block's residual branch, as `_branch_convolutions` lists them.
+
+    `groups` splits the input and output channels into that many independent groups
+    (ResNeXt's grouped convolution); `groups` equal to the input channels (and as many
+    filters) is a depthwise convolution.
+    """
+
+    kernel_size: int
+    filters: int
+    strides: int = 1
+    groups: int = 1
 
 
 class ResidualBlock(layers.Layer):
@@ -91,10 +109,10 @@ class ResidualBlock(layers.Layer):
         raise NotImplementedError
 
     def _branch_convolutions(self):
-        """Returns [(kernel_size, filters, strides), ...] of the branch."""
+        """Returns the branch as a list of `BranchConvolution`s (or plain tuples of theirs)."""
         raise NotImplementedError
 
-    def _convolution(self, filters, kernel_size, strides, use_bias, zero_init, name):
+    def _convolution(self, filters, kernel_size, strides, use_bias, zero_init, name, groups=1):
         initializer = "zeros" if zero_init else self.kernel_initializer
         # A strided 3x3 convolution pads explicitly by one pixel on every side
         # (as the paper's Torch/Caffe code and PyTorch do); "same" padding would
@@ -105,6 +123,7 @@ class ResidualBlock(layers.Layer):
             kernel_size,
             strides=strides,
             padding=padding,
+            groups=groups,
             use_bias=use_bias,
             kernel_initializer=initializer,
             kernel_regularizer=self.kernel_regularizer,
@@ -129,7 +148,7 @@ class ResidualBlock(layers.Layer):
     def build(self, input_shape):
         check_image_input_shape(type(self).__name__, input_shape)
         input_channels = int(input_shape[-1])
-        specs = self._branch_convolutions()
+        specs = [BranchConvolution(*spec) for spec in self._branch_convolutions()]
         self._shortcut_kind = None
         if self.residual:
             self._shortcut_kind = resolve_shortcut(
@@ -147,7 +166,7 @@ class ResidualBlock(layers.Layer):
         self.branch_convs, self.branch_bns = [], []
         self.shortcut_conv = self.shortcut_bn = None
         last = len(specs)
-        for index, (kernel_size, filters, strides) in enumerate(specs, start=1):
+        for index, (kernel_size, filters, strides, groups) in enumerate(specs, start=1):
             is_last = index == last
             if is_last and project:
                 self.shortcut_conv = self._convolution(
@@ -163,7 +182,9 @@ class ResidualBlock(layers.Layer):
             bias = self.use_bias and (not self.preactivation or is_last)
             zero_conv = self.zero_init_residual and self.preactivation and is_last
             self.branch_convs.append(
-                self._convolution(filters, kernel_size, strides, bias, zero_conv, f"{index}_conv")
+                self._convolution(
+                    filters, kernel_size, strides, bias, zero_conv, f"{index}_conv", groups
+                )
             )
             if is_last and project and not self.preactivation:
                 self.shortcut_bn = self._batch_normalization(False, "0_bn")

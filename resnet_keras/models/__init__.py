@@ -1,6 +1,6 @@
 """Model builders: CIFAR ResNets, ImageNet ResNets and the seed article's network."""
 
-from resnet_keras.models.cifar import BLOCK_TYPES, CifarResNet, blocks_per_stage
+from resnet_keras.models.cifar import CifarResNet, blocks_per_stage
 from resnet_keras.models.imagenet import (
     ResNet18,
     ResNet34,
@@ -14,7 +14,6 @@ from resnet_keras.models.imagenet import (
 from resnet_keras.models.seed import SeedNet, SeedResNet
 
 __all__ = [
-    "BLOCK_TYPES",
     "CifarResNet",
     "ResNet18",
     "ResNet34",

@@ -6,14 +6,8 @@ import keras
 from keras import layers
 
 from resnet_keras._validation import check_bool, check_choice, check_positive_int
-from resnet_keras.layers import (
-    SHORTCUT_OPTIONS,
-    BasicBlock,
-    BottleneckBlock,
-    FusedBatchNormalization,
-)
+from resnet_keras.layers import SHORTCUT_OPTIONS, FusedBatchNormalization, get_block
 
-BLOCK_TYPES = ("basic", "bottleneck")
 STAGE_FILTERS = (16, 32, 64)
 
 
@@ -22,7 +16,8 @@ def blocks_per_stage(depth, block="basic"):
 
     A basic-block network has 3 stages of n two-convolution blocks plus the
     stem and the classifier: depth = 6n + 2. A bottleneck network has three
-    convolutions per block: depth = 9n + 2 (ResNet-164, ResNet-1001).
+    convolutions per block: depth = 9n + 2 (ResNet-164, ResNet-1001). Any block of
+    `resnet_keras.layers.registry` works the same way, by its convolution count.
 
     Raises:
         ValueError: if the depth does not have that form.
@@ -32,13 +27,13 @@ def blocks_per_stage(depth, block="basic"):
     >>> blocks_per_stage(20), blocks_per_stage(164, "bottleneck")
     (3, 18)
     """
-    check_choice("block", block, BLOCK_TYPES)
+    block_type = get_block(block)
     check_positive_int("depth", depth)
-    per_block = 6 if block == "basic" else 9
+    per_block = 3 * block_type.convolutions
     if depth < per_block + 2 or (depth - 2) % per_block:
-        examples = "20, 32, 44, 56, 110" if block == "basic" else "29, 56, 164, 1001"
+        examples = ", ".join(str(per_block * n + 2) for n in (3, 5, 7, 9, 18))
         raise ValueError(
-            f"`depth` must be {per_block}n+2 for {block} blocks (e.g. {examples}); "
+            f"`depth` must be {per_block}n+2 for {block_type.name} blocks (e.g. {examples}); "
             f"received {depth}."
         )
     return (depth - 2) // per_block
@@ -70,7 +65,8 @@ def CifarResNet(
         preactivation: True builds the "Identity Mappings" (v2) network:
             pre-activation blocks and a final BN -> ReLU before pooling.
         residual: False builds the plain network of the same depth (Fig. 6).
-        block: "basic" or "bottleneck".
+        block: a registered block name, "basic" or "bottleneck" or one added with
+            `resnet_keras.layers.register_block`.
         zero_init_residual: every block starts as the identity.
         num_classes: size of the output (logits, no softmax).
         input_shape: image shape, channels last.
@@ -103,7 +99,7 @@ def CifarResNet(
         kind = "resnet" if residual else "plain"
         name = f"{kind}{depth}{'v2' if preactivation else ''}"
 
-    block_class = BasicBlock if block == "basic" else BottleneckBlock
+    block_class = get_block(block).layer_class
     common = dict(
         shortcut=shortcut,
         preactivation=preactivation,

@@ -32,12 +32,12 @@ def unpack_data(data, validation_data=None):
     if not isinstance(train, tf.data.Dataset):
         raise TypeError(
             "`data` must be a tf.data.Dataset of (images, labels) batches or the result of "
-            f"resnet_keras.data.load(), got {type(data).__name__}."
+            f"resnet_keras.data.load(); received {type(data).__name__}."
         )
     if validation_data is not None and not isinstance(validation_data, tf.data.Dataset):
         raise TypeError(
             "`validation_data` must be a tf.data.Dataset of (images, labels) batches or None, "
-            f"got {type(validation_data).__name__}."
+            f"received {type(validation_data).__name__}."
         )
     if validation_data is not None:
         validation_data = without_autotune_thread(validation_data)

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import keras
 
+from resnet_keras._keras_compat import learning_rate_schedule
+from resnet_keras._validation import check_instance, check_path
 from resnet_keras.training._common import NAN_ADVICE
 from resnet_keras.training.backup import RunBackup
 
@@ -97,10 +99,9 @@ class LearningRateLogger(keras.callbacks.Callback):
         optimizer = getattr(self.model, "optimizer", None)
         if logs is None or optimizer is None:
             return
-        # A LossScaleOptimizer (mixed precision) holds the real one.
-        optimizer = getattr(optimizer, "inner_optimizer", optimizer)
-        schedule = getattr(optimizer, "_learning_rate", None)
-        if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+        schedule = learning_rate_schedule(optimizer)
+        if schedule is not None:
+            optimizer = getattr(optimizer, "inner_optimizer", optimizer)
             last_step = max(int(keras.ops.convert_to_numpy(optimizer.iterations)) - 1, 0)
             value = schedule(last_step)
         else:
@@ -243,10 +244,8 @@ def default_callbacks(
         >>> [type(c).__name__ for c in default_callbacks()]
         ['TerminateOnNaNWithAdvice', 'LearningRateLogger', 'EpochTimer']
     """
-    if not isinstance(monitor, str) or not monitor:
-        raise ValueError(
-            f"`monitor` must be a metric name such as 'val_accuracy', got {monitor!r}."
-        )
+    if not check_instance("monitor", monitor, str, "a metric name such as 'val_accuracy'"):
+        raise ValueError("`monitor` must be a metric name such as 'val_accuracy'; received ''.")
     callbacks: list[keras.callbacks.Callback] = [
         TerminateOnNaNWithAdvice(stream=nan_stream),
         LearningRateLogger(),
@@ -254,9 +253,7 @@ def default_callbacks(
     ]
     if out_dir is None:
         return callbacks
-    if not isinstance(out_dir, (str, os.PathLike)):
-        raise TypeError(f"`out_dir` must be a path (str or Path) or None, got {out_dir!r}.")
-    out_dir = Path(out_dir)
+    out_dir = Path(check_path("out_dir", out_dir, optional=True))
     out_dir.mkdir(parents=True, exist_ok=True)
 
     history_path = out_dir / HISTORY_FILE

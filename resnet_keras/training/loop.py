@@ -21,7 +21,7 @@ import sys
 import keras
 import tensorflow as tf
 
-from resnet_keras._validation import check_positive_int
+from resnet_keras._validation import check_choice, check_positive_int
 from resnet_keras.data.epochs import set_epoch
 from resnet_keras.training._common import NAN_ADVICE, steps_in, unpack_data
 
@@ -248,8 +248,7 @@ def train_with_gradient_tape(
     train_data, validation_data = unpack_data(dataset, validation_data)
     if steps_per_epoch is not None:
         steps_per_epoch = check_positive_int("steps_per_epoch", steps_per_epoch)
-    if verbose not in (0, 1):
-        raise ValueError(f"`verbose` must be 0 or 1, got {verbose!r}.")
+    check_choice("verbose", verbose, (0, 1))
 
     optimizer = optimizer or keras.optimizers.SGD(learning_rate=0.1, momentum=0.9)
     if model.dtype_policy.name == "mixed_float16" and not isinstance(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from resnet_keras._validation import check_choice, check_int, check_number
 from resnet_keras.training._common import unpack_data
 from resnet_keras.training.loop import initialise, make_train_step
 
@@ -76,14 +77,13 @@ def suggest_learning_rate(learning_rates, smoothed_losses, method: str = "steepe
         >>> 0.005 < suggestion < 0.02
         True
     """
-    if method not in _METHODS:
-        raise ValueError(f"`method` must be one of {_METHODS}, got {method!r}.")
+    check_choice("method", method, _METHODS)
     lrs = np.asarray(learning_rates, dtype="float64")
     losses = np.asarray(smoothed_losses, dtype="float64")
     if lrs.ndim != 1 or lrs.shape != losses.shape or len(lrs) < 3:
         raise ValueError(
             "`learning_rates` and `smoothed_losses` must be 1-D of the same length (at least 3), "
-            f"got shapes {lrs.shape} and {losses.shape}."
+            f"received shapes {lrs.shape} and {losses.shape}."
         )
     finite = np.isfinite(losses)
     lowest = int(np.argmin(np.where(finite, losses, np.inf)))
@@ -145,19 +145,12 @@ def find_learning_rate(
         >>> 1e-5 <= result.suggestion <= 10
         True
     """
-    for name, value in (("min_lr", min_lr), ("max_lr", max_lr)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise ValueError(f"`{name}` must be a number > 0, got {value!r}.")
-    if max_lr <= min_lr:
-        raise ValueError(f"`max_lr` ({max_lr}) must be larger than `min_lr` ({min_lr}).")
-    if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 3:
-        raise ValueError(f"`num_steps` must be an integer >= 3, got {num_steps!r}.")
-    if not 0.0 <= smoothing < 1.0:
-        raise ValueError(f"`smoothing` must be in [0, 1), got {smoothing!r}.")
-    if not divergence_factor > 1.0:
-        raise ValueError(f"`divergence_factor` must be > 1, got {divergence_factor!r}.")
-    if method not in _METHODS:
-        raise ValueError(f"`method` must be one of {_METHODS}, got {method!r}.")
+    check_number("min_lr", min_lr, minimum=0, open_minimum=True)
+    check_number("max_lr", max_lr, minimum=min_lr, open_minimum=True)  # above min_lr
+    check_int("num_steps", num_steps, 3)
+    check_number("smoothing", smoothing, minimum=0, maximum=1, open_maximum=True)
+    check_number("divergence_factor", divergence_factor, minimum=1, open_minimum=True)
+    check_choice("method", method, _METHODS)
     train_data, _ = unpack_data(dataset)
 
     optimizer = optimizer or keras.optimizers.SGD(learning_rate=min_lr, momentum=0.9)

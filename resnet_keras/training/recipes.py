@@ -20,12 +20,16 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 from dataclasses import dataclass
 
 import keras
 
-from resnet_keras._validation import check_positive_int
+from resnet_keras._validation import (
+    check_choice,
+    check_non_negative_int,
+    check_number,
+    check_positive_int,
+)
 from resnet_keras.training.schedules import cosine_schedule, paper_schedule
 
 __all__ = [
@@ -70,8 +74,7 @@ class SparseCategoricalCrossentropyWithSmoothing(keras.losses.Loss):
         name: str = "sparse_categorical_crossentropy",
         **kwargs,
     ):
-        if not 0.0 <= float(label_smoothing) < 1.0:
-            raise ValueError(f"`label_smoothing` must be in [0, 1), got {label_smoothing!r}.")
+        check_number("label_smoothing", label_smoothing, minimum=0, maximum=1, open_maximum=True)
         super().__init__(name=name, **kwargs)
         self.label_smoothing = float(label_smoothing)
         self.from_logits = bool(from_logits)
@@ -120,13 +123,9 @@ def apply_weight_decay(model, weight_decay: float = 1e-4, include: str = "all") 
         1
     """
     if not hasattr(model, "trainable_weights"):
-        raise TypeError(f"`model` must be a keras.Model or Layer, got {type(model).__name__}.")
-    if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)):
-        raise TypeError(f"`weight_decay` must be a number >= 0, got {weight_decay!r}.")
-    if not math.isfinite(weight_decay) or weight_decay < 0:
-        raise ValueError(f"`weight_decay` must be a finite number >= 0, got {weight_decay!r}.")
-    if include not in _DECAY_TARGETS:
-        raise ValueError(f"`include` must be one of {_DECAY_TARGETS}, got {include!r}.")
+        raise TypeError(f"`model` must be a keras.Model or Layer; received {type(model).__name__}.")
+    check_number("weight_decay", weight_decay, minimum=0)
+    check_choice("include", include, _DECAY_TARGETS)
     if not model.built:
         raise ValueError(
             "`model` must be built before weight decay can be attached to its variables; "
@@ -196,22 +195,15 @@ class Recipe:
     description: str = ""
 
     def __post_init__(self):
-        if self.schedule not in _SCHEDULES:
-            raise ValueError(f"`schedule` must be one of {_SCHEDULES}, got {self.schedule!r}.")
-        if self.decay_on not in _DECAY_TARGETS:
-            raise ValueError(f"`decay_on` must be one of {_DECAY_TARGETS}, got {self.decay_on!r}.")
-        for field in ("learning_rate", "weight_decay"):
-            value = getattr(self, field)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-                raise ValueError(f"`{field}` must be a finite number >= 0, got {value!r}.")
-        if self.learning_rate <= 0:
-            raise ValueError(f"`learning_rate` must be > 0, got {self.learning_rate!r}.")
-        if not 0.0 <= self.momentum < 1.0:
-            raise ValueError(f"`momentum` must be in [0, 1), got {self.momentum!r}.")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(f"`label_smoothing` must be in [0, 1), got {self.label_smoothing!r}.")
-        if not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
-            raise ValueError(f"`warmup_steps` must be an integer >= 0, got {self.warmup_steps!r}.")
+        check_choice("schedule", self.schedule, _SCHEDULES)
+        check_choice("decay_on", self.decay_on, _DECAY_TARGETS)
+        check_number("learning_rate", self.learning_rate, minimum=0, open_minimum=True)
+        check_number("weight_decay", self.weight_decay, minimum=0)
+        check_number("momentum", self.momentum, minimum=0, maximum=1, open_maximum=True)
+        check_number(
+            "label_smoothing", self.label_smoothing, minimum=0, maximum=1, open_maximum=True
+        )
+        check_non_negative_int("warmup_steps", self.warmup_steps)
 
     def replace(self, **changes) -> Recipe:
         """Returns a copy with some fields changed (None values are ignored).
@@ -322,5 +314,7 @@ def get_recipe(recipe="paper") -> Recipe:
     if isinstance(recipe, Recipe):
         return recipe
     if not isinstance(recipe, str) or recipe not in RECIPES:
-        raise ValueError(f"`recipe` must be one of {sorted(RECIPES)} or a Recipe, got {recipe!r}.")
+        raise ValueError(
+            f"`recipe` must be one of {sorted(RECIPES)} or a Recipe; received {recipe!r}."
+        )
     return RECIPES[recipe]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import keras
 import tensorflow as tf
 
-from resnet_keras._validation import check_bool, check_positive_int
+from resnet_keras._validation import check_bool, check_instance, check_path, check_positive_int
 from resnet_keras.training import backup
 from resnet_keras.training._common import steps_in, unpack_data
 from resnet_keras.training.callbacks import (
@@ -174,8 +173,7 @@ def fit(
         >>> fit(model, data, epochs=1, out_dir=out_dir, verbose=0).history
         {}
     """
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"`model` must be a keras.Model, got {type(model).__name__}.")
+    check_instance("model", model, keras.Model, "a keras.Model")
     epochs = check_positive_int("epochs", epochs)
     train_data, validation_data = unpack_data(data, validation_data)
     if steps_per_epoch is None:
@@ -188,8 +186,7 @@ def fit(
     else:
         steps_per_epoch = check_positive_int("steps_per_epoch", steps_per_epoch)
     steps_per_execution = check_positive_int("steps_per_execution", steps_per_execution)
-    if out_dir is not None and not isinstance(out_dir, (str, os.PathLike)):
-        raise TypeError(f"`out_dir` must be a path (str or Path) or None, got {out_dir!r}.")
+    check_path("out_dir", out_dir, optional=True)
 
     recipe = get_recipe(recipe).replace(
         learning_rate=learning_rate,

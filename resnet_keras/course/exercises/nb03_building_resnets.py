@@ -25,6 +25,7 @@ import numbers
 import keras
 import numpy as np
 
+from resnet_keras._keras_compat import sublayers
 from resnet_keras.course.exercises.core import Incorrect, exercise
 
 __all__ = [
@@ -205,11 +206,7 @@ def check_block_macs(answer):
 def _basic_blocks(model):
     from resnet_keras.layers import BasicBlock
 
-    return [
-        layer
-        for layer in model._flatten_layers(include_self=False, recursive=True)
-        if isinstance(layer, BasicBlock)
-    ]
+    return [layer for layer in sublayers(model, recursive=True) if isinstance(layer, BasicBlock)]
 
 
 def _trainable_params(model):

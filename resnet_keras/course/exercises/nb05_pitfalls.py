@@ -21,6 +21,7 @@ import numbers
 import keras
 import numpy as np
 
+from resnet_keras._keras_compat import sublayers
 from resnet_keras.course.exercises.core import Incorrect, exercise
 
 __all__ = [
@@ -47,7 +48,7 @@ _FILTERS = 8
 def _batch_norms(layer):
     return [
         sublayer
-        for sublayer in layer._flatten_layers(include_self=False, recursive=True)
+        for sublayer in sublayers(layer, recursive=True)
         if isinstance(sublayer, keras.layers.BatchNormalization)
     ]
 

@@ -43,6 +43,7 @@ from collections.abc import Mapping
 import keras
 import numpy as np
 
+from resnet_keras._keras_compat import sublayers
 from resnet_keras.course.exercises._stubs import NotAttempted, stub_aware_exercise
 from resnet_keras.course.exercises.core import (
     Incorrect,
@@ -642,7 +643,7 @@ class _Cost:
 def _cost_of(model):
     import resnet_keras as rk
 
-    layers = list(model._flatten_layers(include_self=False, recursive=True))
+    layers = list(sublayers(model, recursive=True))
     bn_channels = sum(
         int(layer.gamma.shape[0])
         for layer in layers
