@@ -157,7 +157,7 @@ def test_info_reports_versions_profile_and_dataset_choice(capsys, monkeypatch):
 
 
 def test_model_names_map_to_the_builders():
-    assert cli.DATASETS == DATASET_NAMES
+    assert cli._dataset_names()[: len(DATASET_NAMES)] == DATASET_NAMES
     assert cli.PROFILES == PROFILE_NAMES
     plain = cli.build_model("plain20")
     residual = cli.build_model("resnet20")

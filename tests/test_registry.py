@@ -1,5 +1,6 @@
-"""The block registry, used from outside the package: a new block type trains through the
-builders, `rk.fit` and the command line without an edit of the library."""
+"""The block and dataset registries, used from outside the package: a new block type and a
+new dataset train through the builders, `rk.fit` and the command line without an edit of
+the library."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 
 import resnet_keras as rk
 from resnet_keras.course import cli
+from resnet_keras.data import DATASETS, Dataset, register_dataset
 from resnet_keras.layers import BLOCKS, BranchConvolution, ResidualBlock, register_block
 
 
@@ -89,4 +91,47 @@ def test_the_command_line_offers_a_registered_block(registered, tmp_path, capsys
     summary = json.loads((out / "summary.json").read_text())
     assert summary["trainable_params"] == 269_722 - 108_864
     assert json.loads((out / cli.RUN_CONFIG_FILE).read_text())["block"] == "grouped"
+    capsys.readouterr()
+
+
+def _read_stripes(data_dir):
+    """200 images of horizontal or vertical stripes (the class), at random phases."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    labels = np.arange(200) % 2
+    images = np.zeros((200, 32, 32, 3), "uint8")
+    for image, label, phase in zip(images, labels, rng.integers(0, 4, 200)):
+        if label == 0:
+            image[phase::4, :, :] = 255
+        else:
+            image[:, phase::4, :] = 255
+    split = lambda part: tf.data.Dataset.from_tensor_slices((images[part], labels[part]))  # noqa: E731
+    return split(slice(0, 160)), split(slice(160, 200)), "Stripes, made up for a test."
+
+
+@pytest.fixture
+def stripes():
+    register_dataset(Dataset("stripes", read=_read_stripes, class_names=("horizontal", "vertical")))
+    yield
+    del DATASETS["stripes"]
+
+
+def test_a_registered_dataset_loads_and_trains_through_the_command_line(stripes, tmp_path, capsys):
+    data = rk.load("stripes", batch_size=16, validation_size=32, augment=False)
+    assert data.info.class_names == ("horizontal", "vertical") and data.info.num_classes == 2
+    assert (data.info.train_size, data.info.validation_size, data.info.test_size) == (128, 32, 40)
+    images, labels = next(iter(data.train))
+    assert tuple(images.shape) == (16, 32, 32, 3) and set(np.asarray(labels)) <= {0, 1}
+    with pytest.raises(ValueError, match="`name` must be one of .*'stripes'"):
+        rk.load("stripe")
+
+    out = tmp_path / "run"
+    arguments = ["train", "--model", "resnet20", "--dataset", "stripes", "--epochs", "1"]
+    arguments += ["--profile", "ci", "--verbose", "0", "--out", str(out)]
+    assert cli.main(arguments) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["dataset"] == "stripes" and summary["test_size"] == 40
+    # ResNet-20 with a 2-class classifier: 64 x 2 weights and 2 biases instead of 64 x 10 + 10.
+    assert summary["trainable_params"] == 269_722 - (64 * 10 + 10) + (64 * 2 + 2)
     capsys.readouterr()

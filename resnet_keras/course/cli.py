@@ -25,7 +25,7 @@ import numpy as np
 
 from resnet_keras._validation import check_choice
 
-__all__ = ["DATASETS", "MODELS", "build_model", "main"]
+__all__ = ["MODELS", "build_model", "main"]
 
 MODELS = (
     "resnet20",
@@ -39,9 +39,6 @@ MODELS = (
     "seedresnet",
 )
 """Model names `train --model` accepts."""
-
-DATASETS = ("auto", "cifar10", "digits")
-"""Dataset names `train --dataset` accepts (those of `resnet_keras.data.load`)."""
 
 PROFILES = ("ci", "cpu", "gpu")
 
@@ -98,6 +95,14 @@ def _recipe_names():
     return tuple(RECIPES)
 
 
+def _dataset_names():
+    # The names of `resnet_keras.data.load`, read when the parser is built, so that a
+    # dataset registered by the caller is a choice too.
+    from resnet_keras.data import dataset_names
+
+    return dataset_names()
+
+
 def _block_names():
     # Read when the parser is built, so a block registered by the caller is a choice too.
     from resnet_keras.layers import BLOCKS
@@ -130,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--dataset",
         default="auto",
-        choices=DATASETS,
+        choices=_dataset_names(),
         help="'auto' uses CIFAR-10 when available, the offline digits otherwise",
     )
     train.add_argument(

@@ -10,24 +10,34 @@ Examples:
     10
 """
 
+from . import cifar10, digits
 from .cifar10 import probe_download_host
 from .epochs import epoch_counter, set_epoch
 from .figures import show_images
 from .loader import DATASET_NAMES, load
 from .options import pipeline_options, without_autotune_thread
+from .registry import DATASETS, Dataset, dataset_names, register_dataset
 from .synthetic import synthetic
 from .types import DataInfo, DatasetUnavailableError, LoadedData, OfflineDatasetWarning
 
+# The datasets the library ships, one file each; register_dataset adds yours.
+register_dataset(cifar10.DATASET)
+register_dataset(digits.DATASET)
+
 __all__ = [
+    "DATASETS",
     "DATASET_NAMES",
+    "Dataset",
     "DataInfo",
     "DatasetUnavailableError",
     "LoadedData",
     "OfflineDatasetWarning",
+    "dataset_names",
     "epoch_counter",
     "load",
     "pipeline_options",
     "probe_download_host",
+    "register_dataset",
     "set_epoch",
     "show_images",
     "synthetic",

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from resnet_keras._validation import check_number
 
+from .registry import Dataset
 from .types import DatasetUnavailableError
 
 CLASS_NAMES = (
@@ -220,3 +221,17 @@ def read(current_status):
         f"10,000 test images), {how} {current_status.root}."
     )
     return train, test, source
+
+
+def _read_registered(data_dir):
+    return read(status(data_dir))
+
+
+DATASET = Dataset(
+    name="cifar10",
+    read=_read_registered,
+    class_names=CLASS_NAMES,
+    flip=True,
+    published_statistics=(MEAN, STD),
+)
+"""CIFAR-10 in the dataset registry (`resnet_keras.data.registry`)."""

@@ -13,6 +13,8 @@ import functools
 
 import numpy as np
 
+from .registry import Dataset
+
 CLASS_NAMES = tuple(str(digit) for digit in range(10))
 """Label names: the digits themselves."""
 
@@ -34,22 +36,24 @@ SOURCE = (
 def class_interleaved_order(labels, seed):
     """A permutation that visits the classes in rounds, one image of each per round.
 
-    Any prefix of the result is then as balanced as the class counts allow, so the
-    first k images form a stratified sample for every k.
+        Any prefix of the result is then as balanced as the class counts allow, so the
+        first k images form a stratified sample for every k.
 
-    Args:
-        labels: 1-D integer array.
-        seed: Seed of the random order inside each class and inside each round.
+        Args:
+            labels: 1-D integer array.
+            seed: Seed of the random order inside each class and inside each round.
 
-    Returns:
-        An int64 index array, a permutation of `range(len(labels))`.
+        Returns:
+            An int64 index array, a permutation of `range(len(labels))`.
 
-    Examples:
-        >>> import numpy as np
-        >>> labels = np.array([0, 0, 0, 1, 1, 1])
-        >>> order = class_interleaved_order(labels, seed=0)
-        >>> labels[order][:2].tolist() in ([0, 1], [1, 0])
-        True
+        Examples:
+            >>> import numpy as np
+
+    from .registry import Dataset
+            >>> labels = np.array([0, 0, 0, 1, 1, 1])
+            >>> order = class_interleaved_order(labels, seed=0)
+            >>> labels[order][:2].tolist() in ([0, 1], [1, 0])
+            True
     """
     labels = np.asarray(labels)
     permutation = np.random.default_rng(seed).permutation(len(labels))
@@ -113,3 +117,17 @@ def read():
     train = tf.data.Dataset.from_tensor_slices((x_train, y_train))
     test = tf.data.Dataset.from_tensor_slices((x_test, y_test))
     return train, test, SOURCE
+
+
+DATASET = Dataset(
+    name="digits",
+    read=lambda data_dir: read(),  # bundled with scikit-learn: no data directory
+    class_names=CLASS_NAMES,
+    # A mirrored digit is a different symbol or none at all (2, 3, 4, 7, ...), so flipping
+    # would teach wrong labels; shifts keep the meaning. The scans have a black background,
+    # so the padding is black too rather than a grey frame.
+    flip=False,
+    pad_fill=(0.0, 0.0, 0.0),
+    augmentation_note="no flip: a mirrored digit is another symbol",
+)
+"""The offline digits in the dataset registry (`resnet_keras.data.registry`)."""

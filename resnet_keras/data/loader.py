@@ -15,7 +15,7 @@ from resnet_keras._validation import (
     check_positive_int,
 )
 
-from . import cifar10, digits
+from . import registry
 from .pipeline import PAD, channel_stats, make_split
 from .types import DataInfo, DatasetUnavailableError, LoadedData, OfflineDatasetWarning
 
@@ -41,8 +41,9 @@ def _check_arguments(
     normalize,
     validation_size,
 ):
-    check_instance("name", name, str, f"one of {', '.join(map(repr, DATASET_NAMES))}")
-    key = check_choice("name", name.strip().lower(), DATASET_NAMES)
+    names = registry.dataset_names()
+    check_instance("name", name, str, f"one of {', '.join(map(repr, names))}")
+    key = check_choice("name", name.strip().lower(), names)
     check_positive_int("batch_size", batch_size)
     check_bool("augment", augment)
     check_bool("normalize", normalize)
@@ -201,25 +202,18 @@ def load(
     check_bool("shrink_to_fit", shrink_to_fit)
 
     notice = None
-    if key in ("auto", "cifar10"):
-        current = cifar10.status(data_dir)
-        if current.usable:
-            try:
-                train, test, source = cifar10.read(current)
-                key = "cifar10"
-            except DatasetUnavailableError as error:
-                if key == "cifar10":
-                    raise
-                notice = _offline_notice(str(error))
-        elif key == "cifar10":
-            raise DatasetUnavailableError(current.explanation())
-        else:
-            notice = _offline_notice(current.explanation())
-        if notice is not None:
+    if key == "auto":
+        try:
+            train, test, source = registry.get_dataset("cifar10").read(data_dir)
+            key = "cifar10"
+        except DatasetUnavailableError as error:
+            notice = _offline_notice(str(error))
             warnings.warn(notice, OfflineDatasetWarning, stacklevel=2)
             key = "digits"
-    if key == "digits":
-        train, test, source = digits.read()
+            train, test, source = registry.get_dataset(key).read(data_dir)
+    else:
+        train, test, source = registry.get_dataset(key).read(data_dir)
+    dataset = registry.get_dataset(key)
 
     available = _cardinality(train, "train")
     n_train, n_val = _split_sizes(
@@ -236,34 +230,26 @@ def load(
         mean, std = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
         info_mean = info_std = None
         normalization = "none: pixels scaled to [0, 1]"
-    elif key == "cifar10" and n_train > STATS_LIMIT:
-        mean, std = cifar10.MEAN, cifar10.STD
+    elif dataset.published_statistics is not None and n_train > STATS_LIMIT:
+        mean, std = dataset.published_statistics
         info_mean, info_std = mean, std
-        normalization = (
-            "per-channel mean/std of the 50,000 CIFAR-10 training images (published values)"
-        )
+        normalization = f"per-channel mean/std of all {key} training images (published values)"
     else:
         mean, std = channel_stats(train)
         info_mean, info_std = mean, std
         normalization = f"per-channel mean/std computed over the {n_train} training images"
 
-    flip = key == "cifar10"
-    # A mirrored digit is a different symbol or none at all (2, 3, 4, 7, ...), so
-    # flipping would teach wrong labels; shifts keep the meaning. The scans have a
-    # black background, so the padding is black too rather than a grey frame.
-    pad_fill = None if flip else (0.0, 0.0, 0.0)
+    flip, pad_fill = dataset.flip, dataset.pad_fill
     if not augment:
         augmentation = "none"
-    elif flip:
-        augmentation = (
-            f"pad {PAD} (mean colour) + random 32x32 crop + random horizontal flip "
-            "(training split only)"
-        )
     else:
-        augmentation = (
-            f"pad {PAD} (black) + random 32x32 crop, no flip: a mirrored digit is another "
-            "symbol (training split only)"
+        colour = {None: "mean colour", (0.0, 0.0, 0.0): "black"}.get(
+            None if pad_fill is None else tuple(pad_fill), f"colour {pad_fill}"
         )
+        steps = [f"pad {PAD} ({colour})", "random 32x32 crop"]
+        steps += ["random horizontal flip"] if flip else []
+        note = f", {dataset.augmentation_note}" if dataset.augmentation_note else ""
+        augmentation = " + ".join(steps) + f"{note} (training split only)"
 
     common = {"batch_size": batch_size, "mean": mean, "std": std}
     train_ds = make_split(
@@ -279,7 +265,7 @@ def load(
     validation_ds = make_split(validation_pool, n_val, **common) if n_val else None
     test_ds = make_split(test, n_test, **common)
 
-    class_names = cifar10.CLASS_NAMES if key == "cifar10" else digits.CLASS_NAMES
+    class_names = dataset.class_names
     info = DataInfo(
         name=key,
         class_names=tuple(class_names),
