@@ -3,6 +3,9 @@
 Train for a few hundred steps while the LR grows exponentially from `min_lr` to `max_lr`, record
 the loss at each step, then put the weights back. The loss first stays flat (LR too small to
 move), then falls (useful LRs), then explodes (LR too large). A good LR sits on the falling part.
+
+Hand-written because neither Keras nor KerasHub ships a range test (fastai's `lr_find` and
+PyTorch Lightning's tuner are the usual ones, outside Keras).
 """
 
 from __future__ import annotations
