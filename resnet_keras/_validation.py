@@ -97,15 +97,6 @@ def check_non_negative_int(name, value):
     return _check_int(name, value, 0, "a non-negative integer")
 
 
-def check_non_negative_float(name, value):
-    """Returns `value` as float if it is a finite number >= 0 (bools rejected), else raises."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a non-negative number; received {value!r}.")
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"`{name}` must be a finite number >= 0; received {value!r}.")
-    return float(value)
-
-
 def check_strides(name, value):
     """Returns the stride as an int if it is 1 or 2 (or (1, 1) / (2, 2))."""
     if isinstance(value, (tuple, list)):
@@ -124,17 +115,6 @@ def check_bool(name, value):
     if not isinstance(value, bool):
         raise TypeError(f"`{name}` must be True or False; received {value!r}.")
     return value
-
-
-def check_probability(name, value, *, include_one=False):
-    """Returns `value` as float if it lies in [0, 1) (or [0, 1])."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a number; received {value!r}.")
-    upper_ok = value <= 1 if include_one else value < 1
-    if not (value >= 0 and upper_ok):
-        interval = "[0, 1]" if include_one else "[0, 1)"
-        raise ValueError(f"`{name}` must lie in {interval}; received {value}.")
-    return float(value)
 
 
 def check_image_input_shape(layer_name, input_shape):

@@ -27,7 +27,7 @@ def test_a_layer_lists_the_layers_it_tracks_in_layers():
     assert children and all(isinstance(child, keras.layers.Layer) for child in children)
     # The recursive walk finds every convolution Keras' own (private) flattening finds.
     model = rk.CifarResNet(20)
-    ours = [layer for layer in _keras_compat.sublayers(model, recursive=True)]
+    ours = _keras_compat.sublayers(model, recursive=True)
     keras_own = list(model._flatten_layers(include_self=False, recursive=True))
     assert {id(layer) for layer in ours} == {id(layer) for layer in keras_own}
     convolutions = [layer for layer in ours if isinstance(layer, keras.layers.Conv2D)]

@@ -362,16 +362,13 @@ def _write_figures(out: Path, model, rows, scores, info, batch_size) -> None:
     }
     if rows:
         figures["training_curves.png"] = plots.plot_history(rows, title=model.name)
-    # Keras has no public accessor of an optimizer's schedule (`optimizer.learning_rate` is its
-    # current value), but the optimizer's config holds it serialised: rebuild it from there.
-    import keras
+    from resnet_keras._keras_compat import learning_rate_schedule
 
-    optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)
-    learning_rate = optimizer.get_config()["learning_rate"]
-    if rows and isinstance(learning_rate, dict):  # a float: a constant LR, nothing to draw
+    schedule = learning_rate_schedule(model.optimizer)
+    if rows and schedule is not None:  # None: a constant LR, nothing to draw
         steps_per_epoch = max(1, math.ceil(info.train_size / batch_size))
         figures["lr_schedule.png"] = plots.plot_lr_schedule(
-            keras.optimizers.schedules.deserialize(learning_rate),
+            schedule,
             total_steps=len(rows) * steps_per_epoch,  # the epochs trained, across resumes
             steps_per_epoch=steps_per_epoch,
         )

@@ -127,10 +127,8 @@ class Profile:
             >>> get_profile("ci").fit_kwargs(epochs=1)
             {'epochs': 1, 'jit_compile': False}
         """
-        from resnet_keras.training import accelerator_settings
-
-        settings = accelerator_settings(jit_compile=self.jit_compile)
-        return {"epochs": self.epochs, "jit_compile": settings["jit_compile"], **overrides}
+        jit_compile = self.accelerator_settings()["jit_compile"]
+        return {"epochs": self.epochs, "jit_compile": jit_compile, **overrides}
 
     def accelerator_settings(self):
         """The profile's mixed precision and XLA, kept only where a GPU is visible.

@@ -14,7 +14,7 @@ from . import cifar10, digits
 from .cifar10 import probe_download_host
 from .epochs import epoch_counter, set_epoch
 from .figures import show_images
-from .loader import DATASET_NAMES, load
+from .loader import load
 from .options import pipeline_options, without_autotune_thread
 from .registry import DATASETS, Dataset, dataset_names, register_dataset
 from .synthetic import synthetic
@@ -26,7 +26,6 @@ register_dataset(digits.DATASET)
 
 __all__ = [
     "DATASETS",
-    "DATASET_NAMES",
     "Dataset",
     "DataInfo",
     "DatasetUnavailableError",

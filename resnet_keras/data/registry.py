@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
-from resnet_keras._validation import check_bool, check_instance
+from resnet_keras._validation import check_bool, check_choice, check_instance
 
 DATASETS: dict[str, Dataset] = {}
 """Registered datasets by name ("auto" is not one: it picks CIFAR-10 or the digits)."""
@@ -96,7 +96,4 @@ def get_dataset(name):
     Raises:
         ValueError: naming the registered datasets.
     """
-    if name not in DATASETS:
-        allowed = ", ".join(map(repr, DATASETS))
-        raise ValueError(f"`name` must be one of {allowed}; received {name!r}.")
-    return DATASETS[name]
+    return DATASETS[check_choice("name", name, tuple(DATASETS))]

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from resnet_keras._validation import check_instance, check_positive_int
+from resnet_keras._validation import check_choice, check_instance, check_positive_int
 
 BLOCKS: dict[str, BlockType] = {}
 """Registered block types by name."""
@@ -77,8 +77,4 @@ def get_block(block):
     """
     if isinstance(block, BlockType):
         return block
-    if block not in BLOCKS:
-        raise ValueError(
-            f"`block` must be one of {', '.join(map(repr, BLOCKS))}; received {block!r}."
-        )
-    return BLOCKS[block]
+    return BLOCKS[check_choice("block", block, tuple(BLOCKS))]

@@ -244,7 +244,8 @@ def default_callbacks(
         >>> [type(c).__name__ for c in default_callbacks()]
         ['TerminateOnNaNWithAdvice', 'LearningRateLogger', 'EpochTimer']
     """
-    if not check_instance("monitor", monitor, str, "a metric name such as 'val_accuracy'"):
+    check_instance("monitor", monitor, str, "a metric name such as 'val_accuracy'")
+    if not monitor:
         raise ValueError("`monitor` must be a metric name such as 'val_accuracy'; received ''.")
     callbacks: list[keras.callbacks.Callback] = [
         TerminateOnNaNWithAdvice(stream=nan_stream),

@@ -24,10 +24,9 @@ import numpy as np
 from keras import ops
 
 from resnet_keras._validation import (
-    check_non_negative_float,
     check_non_negative_int,
+    check_number,
     check_positive_int,
-    check_probability,
 )
 
 __all__ = ["cosine_schedule", "paper_schedule", "schedule_values"]
@@ -83,12 +82,10 @@ def paper_schedule(
         ([399, 31999, 47999], [0.01, 0.1, 0.01, 0.001])
     """
     total_steps = check_positive_int("total_steps", total_steps)
-    initial_learning_rate = check_non_negative_float("initial_learning_rate", initial_learning_rate)
+    initial_learning_rate = check_number("initial_learning_rate", initial_learning_rate, minimum=0)
     warmup_steps = check_non_negative_int("warmup_steps", warmup_steps)
     milestones = _check_milestones(milestones)
-    factor = check_non_negative_float("factor", factor)
-    if not 0.0 < factor <= 1.0:
-        raise ValueError(f"`factor` must lie in (0, 1]; received {factor!r}.")
+    factor = check_number("factor", factor, minimum=0, maximum=1, open_minimum=True)
 
     boundaries, values = [], [initial_learning_rate]
     for k, milestone in enumerate(milestones, start=1):
@@ -109,7 +106,7 @@ def paper_schedule(
         if warmup_learning_rate is None:
             warmup_learning_rate = initial_learning_rate / 10.0
         boundaries.insert(0, warmup_steps - 1)
-        values.insert(0, check_non_negative_float("warmup_learning_rate", warmup_learning_rate))
+        values.insert(0, check_number("warmup_learning_rate", warmup_learning_rate, minimum=0))
     return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
 
 
@@ -146,9 +143,9 @@ def cosine_schedule(
         [0.0, 0.05, 0.1, 0.05, 0.0]
     """
     total_steps = check_positive_int("total_steps", total_steps)
-    initial_learning_rate = check_non_negative_float("initial_learning_rate", initial_learning_rate)
+    initial_learning_rate = check_number("initial_learning_rate", initial_learning_rate, minimum=0)
     warmup_steps = check_non_negative_int("warmup_steps", warmup_steps)
-    alpha = check_probability("alpha", alpha, include_one=True)
+    alpha = check_number("alpha", alpha, minimum=0, maximum=1)
     if warmup_steps >= total_steps:
         raise ValueError(
             f"`warmup_steps` must be smaller than `total_steps` ({total_steps}); "
@@ -159,9 +156,7 @@ def cosine_schedule(
             initial_learning_rate, decay_steps=total_steps, alpha=alpha
         )
     return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=check_non_negative_float(
-            "warmup_learning_rate", warmup_learning_rate
-        ),
+        initial_learning_rate=check_number("warmup_learning_rate", warmup_learning_rate, minimum=0),
         decay_steps=total_steps - warmup_steps,
         alpha=alpha,
         warmup_target=initial_learning_rate,
