@@ -90,18 +90,20 @@ def test_steps_per_epoch_reports_a_crashing_function_without_raising():
     assert verdict.status == "error" and "ZeroDivisionError" in verdict.message
 
 
-def test_paper_epochs_accepts_the_solution_and_the_rounded_value():
-    assert math.isclose(solutions.paper_epochs(), 64_000 / 352)
-    assert nb00.check_paper_epochs(solutions.paper_epochs(), quiet=True).passed
-    assert nb00.check_paper_epochs(182, quiet=True).passed
+def test_paper_epochs_accepts_both_readings_of_the_paper_and_explains_the_other():
+    assert math.isclose(solutions.paper_epochs(), 64_000 / 391)
+    for answer, other in [(solutions.paper_epochs(), "181.8"), (164, "181.8"), (182, "163.7")]:
+        verdict = nb00.check_paper_epochs(answer, quiet=True)
+        assert verdict.passed and other in verdict.message
 
 
 @pytest.mark.parametrize(
     "answer, feedback",
     [
-        (64_000 / 391, "50,000"),
+        (64_000 / 50_000, "whole batch"),
         (64_000 / 45_000, "whole batch"),
-        (352, "steps in one epoch"),
+        (391, "steps in one epoch of 50,000"),
+        (352, "steps in one epoch of 45,000"),
         (200, "not it"),
         ("182", "as a number"),
     ],

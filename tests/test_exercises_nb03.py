@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from keras import layers
 
+import resnet_keras as rk
 from resnet_keras.analysis import count_macs, count_trainable_params
 from resnet_keras.course.exercises import nb03_building_resnets as nb03
 from resnet_keras.course.exercises.solutions import nb03_building_resnets as solutions
@@ -153,6 +154,28 @@ def test_resnet32_rejects_typical_mistakes(kwargs, words):
     verdict = nb03.check_resnet32(lambda: small_resnet(**kwargs), quiet=True)
     assert status(verdict) == "incorrect"
     assert words in verdict.message
+
+
+@pytest.mark.parametrize(
+    "shortcut",
+    [
+        lambda: rk.CifarResNet(32),
+        lambda: rk.CifarResNet(32, name="my_resnet32"),
+        lambda: keras.models.clone_model(rk.CifarResNet(32)),
+        lambda: _wrapped(rk.CifarResNet(32)),
+    ],
+    ids=["returned", "renamed model", "cloned", "wrapped"],
+)
+def test_resnet32_rejects_the_library_builder_however_it_is_returned(shortcut):
+    # Each passed every structural check before: the library's ResNet-32 is exactly right.
+    for answer in (shortcut, shortcut()):
+        verdict = nb03.check_resnet32(answer, quiet=True)
+        assert status(verdict) == "incorrect" and "library's own builder" in verdict.message
+
+
+def _wrapped(model):
+    inputs = keras.Input((32, 32, 3))
+    return keras.Model(inputs, model(inputs))
 
 
 def test_resnet32_reports_errors_and_wrong_types():

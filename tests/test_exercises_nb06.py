@@ -94,6 +94,22 @@ class SwappedProbability(_Base):
         return inputs * keep / self.p
 
 
+class SwappedRate(_Base):
+    # Reads the argument as the drop rate: keeps with probability 1 - p, scales by 1/(1 - p).
+    def call(self, inputs, training=None):
+        if not training:
+            return inputs
+        keep = ops.cast(self._draw(inputs) < 1 - self.p, "float32")
+        return inputs * keep / (1 - self.p)
+
+
+class WrongScale(_Base):
+    def call(self, inputs, training=None):
+        if not training:
+            return inputs
+        return inputs * ops.cast(self._draw(inputs) < self.p, "float32") * 2.0
+
+
 class FixedMask(_Base):
     def call(self, inputs, training=None):
         if not training:
@@ -130,6 +146,8 @@ def test_drop_path_not_attempted():
         (Unscaled, "not scaled"),
         (DropsInInference, "inference"),
         (SwappedProbability, "instead of 1 -"),
+        (SwappedRate, "the rate is swapped"),
+        (WrongScale, "scaled by 2"),
         (FixedMask, "same samples"),
         (NoTrainingArgument, "no `training` argument"),
         (solutions.DropPath(0.5), "class"),

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import numbers
+import re
 
 import keras
 import numpy as np
@@ -213,6 +214,18 @@ def _trainable_params(model):
     return int(sum(np.prod(weight.shape) for weight in model.trainable_weights))
 
 
+def _built_by_the_library(model):
+    """Whether `model`, or a model inside it, came out of a library builder.
+
+    The builders name their layers `stem_conv` and `stage{s}_block{i}`; Keras names a
+    learner's layers after their class (`conv2d`, `basic_block_3`), and cloning, wrapping
+    or re-saving a model keeps the names. So this catches `rk.CifarResNet(32)` returned as
+    it is, wrapped in another `keras.Model` or copied by `keras.models.clone_model`.
+    """
+    names = {layer.name for layer in sublayers(model, recursive=True)}
+    return "stem_conv" in names and any(re.fullmatch(r"stage\d+_block\d+", n) for n in names)
+
+
 def _check_resnet32_model(model):
     from resnet_keras.analysis import count_macs
 
@@ -220,6 +233,12 @@ def _check_resnet32_model(model):
         raise Incorrect(
             f"`build_resnet32()` should return a keras.Model; it returned "
             f"{type(model).__name__}. End with `return keras.Model(inputs, outputs)`."
+        )
+    if _built_by_the_library(model):
+        raise Incorrect(
+            "This model comes out of the library's own builder (rk.CifarResNet or a copy of "
+            "it): the exercise is to assemble it yourself, a stem convolution with BN and "
+            "ReLU, three stages of five rk.BasicBlock layers, pooling and a Dense(10)."
         )
     if tuple(model.input_shape[1:]) != (32, 32, 3):
         raise Incorrect(

@@ -120,20 +120,31 @@ def _build(layer_class):
 
 
 def _sample_masks(inputs, outputs, survival):
-    """Per sample: "dropped", "kept" (scaled by 1/p), "unscaled" or "mixed"."""
+    """Per sample, its kind and the one factor its values were multiplied by (or NaN).
+
+    Kinds: "dropped" (all zero), "kept" (scaled by 1/p), "unscaled" (factor 1), "rescaled"
+    (one factor for the whole sample, but not 1/p) or "mixed" (values scaled differently:
+    a mask per value, as dropout draws).
+    """
     flat_in = inputs.reshape(len(inputs), -1)
     flat_out = outputs.reshape(len(outputs), -1)
-    kinds = []
+    kinds, factors = [], []
     for x, y in zip(flat_in, flat_out):
+        ratio = y / x  # the checker's inputs lie in [1, 2): no division by zero
+        factor = float(np.mean(ratio))
         if np.allclose(y, 0.0, atol=1e-6):
-            kinds.append("dropped")
-        elif np.allclose(y, x / survival, rtol=1e-4, atol=1e-6):
-            kinds.append("kept")
-        elif np.allclose(y, x, rtol=1e-4, atol=1e-6):
-            kinds.append("unscaled")
+            kind, factor = "dropped", 0.0
+        elif not np.allclose(ratio, factor, rtol=1e-4, atol=1e-6):
+            kind, factor = "mixed", float("nan")
+        elif np.isclose(factor, 1 / survival, rtol=1e-4):
+            kind = "kept"
+        elif np.isclose(factor, 1.0, rtol=1e-4):
+            kind = "unscaled"
         else:
-            kinds.append("mixed")
-    return np.array(kinds)
+            kind = "rescaled"
+        kinds.append(kind)
+        factors.append(factor)
+    return np.array(kinds), np.array(factors)
 
 
 @exercise(
@@ -165,7 +176,7 @@ def check_drop_path(layer_class):
             )
 
     first = np.asarray(layer(branch, training=True))
-    kinds = _sample_masks(branch, first, survival)
+    kinds, factors = _sample_masks(branch, first, survival)
     if np.any(kinds == "mixed"):
         raise Incorrect(
             "Some samples lost only part of their values: that is dropout. Stochastic depth "
@@ -179,6 +190,20 @@ def check_drop_path(layer_class):
             "change."
         )
     dropped = float(np.mean(kinds == "dropped"))
+    if np.any(kinds == "rescaled"):
+        factor = float(np.median(factors[kinds == "rescaled"]))
+        if np.isclose(factor, 1 / (1 - survival), rtol=1e-3):
+            raise Incorrect(
+                f"{dropped:.0%} of the samples were dropped and the kept ones scaled by "
+                f"{factor:.3g} = 1/(1 - {survival}): the rate is swapped. {survival} is the "
+                "probability to *keep* a sample's branch: keep with probability p and divide "
+                "the kept samples by p."
+            )
+        raise Incorrect(
+            f"The kept samples are scaled by {factor:.3g}; divide them by the survival "
+            f"probability {survival} (a factor of {1 / survival:.3g}) so that the expected "
+            "output equals the input."
+        )
     if abs(dropped - survival) < 0.05 and abs(survival - 0.5) > 0.1:
         raise Incorrect(
             f"{dropped:.0%} of the samples were dropped: you drop with the survival probability "
@@ -190,7 +215,7 @@ def check_drop_path(layer_class):
             f"about {1 - survival:.0%} should be."
         )
     second = np.asarray(layer(branch, training=True))
-    if np.array_equal(_sample_masks(branch, second, survival), kinds):
+    if np.array_equal(_sample_masks(branch, second, survival)[0], kinds):
         raise Incorrect(
             "Two training calls dropped exactly the same samples: the mask must be new every "
             "call. Draw it with a keras.random.SeedGenerator kept on the layer, not a fixed seed."
