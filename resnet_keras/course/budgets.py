@@ -1,0 +1,95 @@
+"""Each notebook's experiment sizes per profile, and the image shrinking they use.
+
+A notebook's setup cell stays short: it asks `notebook_budget("04", profile, dataset)` for its
+sizes instead of pasting a table, and the tables live here, side by side, where a change to
+one profile's time budget is one line. Why each size is what it is: the comment above it.
+
+Examples:
+
+>>> from resnet_keras.course import get_profile
+>>> notebook_budget("02", get_profile("ci"))["train_size"]
+256
+"""
+
+from __future__ import annotations
+
+from resnet_keras import _validation
+
+
+def _notebook_01(profile, dataset):
+    # Section 5 trains a plain net and the seed article's model on the digits (train_size None:
+    # all 1,437); the seed model's runs are shorter, they only show that it trains.
+    return {
+        "ci": dict(image_size=16, train_size=512, epochs=4, batch_size=64,
+                   seed_train_size=256, seed_epochs=2),
+        "cpu": dict(image_size=32, train_size=None, epochs=5, batch_size=64,
+                    seed_train_size=1024, seed_epochs=2),
+        "gpu": dict(image_size=32, train_size=None, epochs=10, batch_size=128,
+                    seed_train_size=None, seed_epochs=5),
+    }[profile.name]  # fmt: skip
+
+
+def _notebook_02(profile, dataset):
+    # Section 7's plain-against-residual race on the digits (train_size None: all 1,437).
+    return {
+        "ci": dict(image_size=16, train_size=256, epochs=4, batch_size=32),
+        "cpu": dict(image_size=32, train_size=1024, epochs=4, batch_size=32),
+        "gpu": dict(image_size=32, train_size=None, epochs=5, batch_size=128),
+    }[profile.name]  # fmt: skip
+
+
+def _notebook_04(profile, dataset):
+    # The main run of section 5. The digits have 1,437 training images in all: hold out 200
+    # and give them more epochs. In ci, CIFAR-10 gets the profile's 2,000 images (6 epochs =
+    # 192 steps), the digits 1,024 of theirs.
+    digits = dataset == "digits"
+    held_out = 200 if digits else profile.validation_size
+    return {
+        "ci": dict(depth=8, image_size=16, train_size=1024 if digits else profile.train_size,
+                   validation_size=200, epochs=6, batch_size=64),
+        "cpu": dict(depth=20, image_size=32, train_size=profile.train_size,
+                    validation_size=held_out, epochs=20 if digits else profile.epochs,
+                    batch_size=profile.batch_size),
+        "gpu": dict(depth=20, image_size=32, train_size=profile.train_size,
+                    validation_size=held_out, epochs=30 if digits else 15,
+                    batch_size=profile.batch_size),
+    }[profile.name]  # fmt: skip
+
+
+_BUDGETS = {"01": _notebook_01, "02": _notebook_02, "04": _notebook_04}
+
+
+def notebook_budget(notebook, profile, dataset=None):
+    """The experiment sizes of one notebook under `profile`, as a dict.
+
+    Args:
+        notebook: the notebook's number, e.g. `"04"`.
+        profile: a `resnet_keras.course.Profile`.
+        dataset: the name the loader resolved (`info.name`); notebooks whose sizes depend on
+            it ("04") read it, the others ignore it.
+    """
+    _validation.check_choice("notebook", notebook, tuple(_BUDGETS))
+    return dict(_BUDGETS[notebook](profile, dataset))
+
+
+def shrink(dataset, size):
+    """Average-pools the 32x32 images of an (images, labels) dataset down to `size` x `size`.
+
+    The ci profile trains on 16x16 images: four times fewer pixels, the same network.
+
+    Examples:
+
+    >>> import tensorflow as tf
+    >>> images = tf.data.Dataset.from_tensors((tf.ones((2, 32, 32, 3)), tf.zeros((2,))))
+    >>> next(iter(shrink(images, 16)))[0].shape
+    TensorShape([2, 16, 16, 3])
+    """
+    import tensorflow as tf
+
+    size = _validation.check_choice("size", size, (8, 16, 32))
+    if size == 32:
+        return dataset
+    factor = 32 // size
+    return dataset.map(
+        lambda images, labels: (tf.nn.avg_pool2d(images, factor, factor, "VALID"), labels)
+    )

@@ -1,0 +1,71 @@
+"""Conceptual questions: each wrong choice told why, the right one accepted, one per notebook."""
+
+import importlib
+import pathlib
+
+import pytest
+
+from resnet_keras.course.exercises.questions import MultipleChoice, NumericAnswer
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+MODULES = sorted(
+    path.stem for path in (ROOT / "resnet_keras/course/exercises").glob("nb[0-9][0-9]_*.py")
+)
+
+
+def _questions():
+    found = []
+    for name in MODULES:
+        module = importlib.import_module(f"resnet_keras.course.exercises.{name}")
+        for attribute, value in vars(module).items():
+            if isinstance(value, (MultipleChoice, NumericAnswer)):
+                found.append(pytest.param(value, id=f"{name}.{attribute}"))
+    return found
+
+
+QUESTIONS = _questions()
+
+
+@pytest.mark.parametrize(
+    "question", [q for q in QUESTIONS if isinstance(q.values[0], MultipleChoice)]
+)
+def test_a_choice_question_explains_every_wrong_letter(question):
+    feedback = set()
+    for letter in question.choices:
+        verdict = question(letter, quiet=True)
+        if letter == question._answer:
+            assert verdict.passed and question(letter.upper(), quiet=True).passed
+        else:
+            assert verdict.status == "incorrect" and len(verdict.message) > 20
+            feedback.add(verdict.message)
+    assert len(feedback) == len(question.choices) - 1, "each wrong choice has its own feedback"
+    assert question(None, quiet=True).status == "not attempted"
+    assert "one letter" in question("z", quiet=True).message
+    assert "one letter" in question(1, quiet=True).message
+    shown = question._repr_markdown_()
+    assert all(text in shown for text in question.choices.values())
+
+
+@pytest.mark.parametrize(
+    "question", [q for q in QUESTIONS if isinstance(q.values[0], NumericAnswer)]
+)
+def test_a_numeric_question_names_its_usual_mistakes(question):
+    assert question(question._answer, quiet=True).passed
+    for value, text in question._mistakes:
+        assert question(value, quiet=True).message == text
+    high = question(question._answer * 3 + 1, quiet=True)
+    assert high.status == "incorrect" and "too high" in high.message
+    assert "one number" in question("12", quiet=True).message
+    assert question(None, quiet=True).status == "not attempted"
+
+
+def test_a_question_rejects_an_answer_key_that_cannot_teach():
+    with pytest.raises(ValueError, match="feedback"):
+        MultipleChoice(
+            "Q", "?", {"a": "x", "b": "y", "c": "z"}, answer="a", feedback={"b": "no"}, success="ok"
+        )
+    with pytest.raises(ValueError, match="answer"):
+        MultipleChoice("Q", "?", {"a": "x"}, answer="b", feedback={}, success="ok")
+    with pytest.raises(ValueError, match="right answer"):
+        NumericAnswer("Q", "?", 10, mistakes=[(10.05, "no")], hint="h", success="ok")
