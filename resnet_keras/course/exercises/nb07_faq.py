@@ -5,16 +5,20 @@ code or numbers that a checker verifies, with feedback that explains the
 typical mistakes:
 
 1. "What is ResNet's main advantage?"
-   `check_residual_block` (write the missing line of a residual block),
-   `check_gradient_ratio` (measure how the gradient reaches the first layer of
-   ResNet-56), `check_shortcut_removal` (predict, then measure, what removing
-   the shortcuts does).
+   `main_advantage` (the question itself, multiple choice), `chain_rule` (how a gradient
+   shrinks through 20 factors), `check_gradient_ratio` (measure how the gradient reaches
+   the first layer of ResNet-56), `check_depth_doubling` (predict, then measure, what
+   doubling the depth to 110 does).
 2. "What limits deep networks in practice?"
+   `limits_1202` (why ResNet-1202 tests worse than ResNet-110),
    `check_resnet44_cost` (parameters and multiply-adds of ResNet-44 by hand),
-   `check_overfitting` (overfit a small subset, then shrink the gap).
+   `check_overfitting` (overfit a small subset, then shrink the gap; the checker
+   trains the learner's models and measures them itself).
 3. "How do you choose a learning rate?"
-   `check_learning_rate` (LR range test plus a validation comparison),
-   `check_lr_schedule` (a decay schedule that starts at the chosen LR).
+   `first_learning_rate` (reading an LR range test),
+   `check_learning_rate` (LR range test plus a validation comparison that the checker
+   re-trains over two seeds), `check_lr_schedule` (a decay schedule that starts at the
+   chosen LR).
 
 Every checker prints a verdict and returns a `Verdict`; it never raises on a
 wrong or missing answer. `None` (or an unchanged stub that still returns
@@ -35,7 +39,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import inspect
 import math
 import numbers
 from collections.abc import Mapping
@@ -49,28 +52,33 @@ from resnet_keras.course.exercises.core import (
     Incorrect,
     is_unattempted,
 )
+from resnet_keras.course.exercises.questions import MultipleChoice, NumericAnswer
 
 __all__ = [
+    "DEEP_DEPTH",
     "DEPTH",
     "PREDICTIONS",
+    "chain_rule",
+    "check_depth_doubling",
     "check_gradient_ratio",
     "check_learning_rate",
     "check_lr_schedule",
     "check_overfitting",
-    "check_residual_block",
     "check_resnet44_cost",
-    "check_shortcut_removal",
     "finder_region",
+    "first_learning_rate",
+    "limits_1202",
+    "main_advantage",
     "measure_gradient_ratio",
     "probe_batch",
     "small_resnet",
 ]
 
 DEPTH = 56
-"""Depth of the ResNet / plain network whose gradients exercises 1b and 1c measure."""
+"""Depth of the ResNet whose gradients exercise 1b measures (1c doubles it)."""
 
 PREDICTIONS = ("vanish", "similar", "grow")
-"""The choices of exercise 1c: what the first layer's gradient does without shortcuts."""
+"""The choices of exercise 1c: what ResNet-110's first-layer gradient does, against its last."""
 
 PROBE_SIZE = 16
 PROBE_SEED = 0
@@ -234,266 +242,119 @@ def small_resnet(num_classes=10, image_size=16, depth=8, name=None):
     return keras.Model(inputs, core(x), name=name or f"small_resnet{depth}")
 
 
-# --- 1a: the missing line of a residual block -----------------------------------------------
-FILTERS = 4
-_SUBLAYERS = ("conv1", "bn1", "conv2", "bn2")
-
-
-def _bn_reference(values, bn, training, batch_axes=(0, 1, 2)):
-    gamma = np.asarray(keras.ops.convert_to_numpy(bn.gamma), "float64")
-    beta = np.asarray(keras.ops.convert_to_numpy(bn.beta), "float64")
-    if training:
-        mean = values.mean(axis=batch_axes)
-        variance = values.var(axis=batch_axes)
-    else:
-        mean = np.asarray(keras.ops.convert_to_numpy(bn.moving_mean), "float64")
-        variance = np.asarray(keras.ops.convert_to_numpy(bn.moving_variance), "float64")
-    return gamma * (values - mean) / np.sqrt(variance + bn.epsilon) + beta
-
-
-def _conv_reference(conv, values):
-    return np.asarray(keras.ops.convert_to_numpy(conv(values.astype("float32"))), dtype="float64")
-
-
-def _relu(values):
-    return np.maximum(values, 0.0)
-
-
-def _block_candidates(layer, x, training):
-    """What common versions of the block compute, as float64 arrays."""
-    x = x.astype("float64")
-    hidden = _relu(_bn_reference(_conv_reference(layer.conv1, x), layer.bn1, training))
-    before_bn = _conv_reference(layer.conv2, hidden)
-    residual = _bn_reference(before_bn, layer.bn2, training)
-    return {
-        "correct": _relu(residual + x),
-        "no addition": _relu(residual),
-        "no final ReLU": residual + x,
-        "addition after the ReLU": _relu(residual) + x,
-        "addition before the last BN": _relu(_bn_reference(before_bn + x, layer.bn2, training)),
-        "shortcut only": _relu(x),
-    }
-
-
-_BLOCK_MISTAKES = {
-    "no addition": (
-        "Your block returns ReLU(F(x)): the shortcut is missing, so this is a plain block. "
-        "The missing line adds the input back: `return keras.ops.relu(residual + inputs)`. "
-        "Without it a deep stack must learn the identity through two convolutions, which is "
-        "what makes plain-56 train worse than plain-20 (He et al. 2016, Fig. 1)."
-    ),
-    "no final ReLU": (
-        "Your block returns F(x) + x without the ReLU after the addition. The original block "
-        "(He et al. 2016, Fig. 2 and Eq. 1) applies ReLU after the addition; only the "
-        "pre-activation block of 'Identity Mappings' leaves the sum untouched, and it moves "
-        "BN and ReLU in front of the convolutions instead. Return ReLU(F(x) + x)."
-    ),
-    "addition after the ReLU": (
-        "Your block returns ReLU(F(x)) + x: the ReLU is applied before the addition. Add "
-        "first, then apply the ReLU: ReLU(F(x) + x)."
-    ),
-    "addition before the last BN": (
-        "Your block adds x before the second batch normalisation, so BN rescales the "
-        "shortcut too and the identity path is no longer an identity. Add x to F(x) after "
-        "bn2, then apply the ReLU."
-    ),
-    "shortcut only": (
-        "Your block returns ReLU(x) and throws the residual branch F(x) away. Return "
-        "ReLU(F(x) + x), where `residual` holds F(x)."
-    ),
-}
-
-
-def _match(output, candidates):
-    for name, reference in candidates.items():
-        if output.shape == reference.shape and np.allclose(output, reference, atol=1e-4, rtol=1e-4):
-            return name
-    return None
-
-
-def _to_array(value, what):
-    if value is None:
-        raise Incorrect(f"{what} returned None; it must return the block's output tensor.")
-    try:
-        return np.asarray(keras.ops.convert_to_numpy(value), dtype="float64")
-    except Exception as error:  # noqa: BLE001 - anything but a tensor ends up here
-        raise Incorrect(
-            f"{what} returned {type(value).__name__}, not a tensor: return the block's output."
-        ) from error
-
-
-def _bn_state(layer):
-    return [
-        (variable, keras.ops.convert_to_numpy(variable).copy())
-        for name in ("bn1", "bn2")
-        for variable in getattr(layer, name).variables
-    ]
-
-
-def _restore(state):
-    for variable, value in state:
-        variable.assign(value)
-
-
-@stub_aware_exercise(
-    "1a · The missing line of a residual block",
-    success=(
-        "y = ReLU(F(x) + x) in training and in inference mode, and `training` reaches both "
-        "batch normalisations. The shortcut costs no parameter and one addition: the block "
-        "only has to learn a correction F(x) to the identity, so extra blocks do not make "
-        "the network harder to optimise (He et al. 2016, Sec. 3.1)."
-    ),
+# --- the article's three questions, asked as questions ---------------------------------------
+main_advantage = MultipleChoice(
+    "FAQ 1 · What is ResNet's main advantage?",
+    'The seed article\'s FAQ asks it; its section 2.2 answers "it solves vanishing gradients", '
+    "its FAQ answer says the shortcuts help the network learn better features. What do the "
+    "paper's experiments and this course's measurements support?",
+    {
+        "a": "It has far fewer parameters than a plain network of the same depth.",
+        "b": "Its shortcuts keep very deep networks easy to optimise: a block can fall back to "
+        "the identity and the gradient has a path around every block, so adding layers no "
+        "longer raises the training error.",
+        "c": "It cannot overfit, so a deeper ResNet always tests better.",
+        "d": "It is the only way to keep gradients from vanishing in a deep network.",
+    },
+    answer="b",
+    feedback={
+        "a": "Option A shortcuts add no parameters and B only a few: ResNet-56 and plain-56 "
+        "have the same weights (notebook 02). The gain is in what training can reach, not in "
+        "size.",
+        "c": "ResNet-1202 fits its training set (error below 0.1 %) yet tests worse than "
+        "ResNet-110 (7.93 % against 6.43 %, He et al. 2016, Table 6): depth can overfit.",
+        "d": "He initialisation and batch normalisation already keep them from vanishing "
+        "(section 1; the paper, Sec. 4.1, says so of its plain nets). Plain-56 still trains "
+        "worse than plain-20: the problem is optimisation (degradation), not vanishing.",
+    },
+    success="The paper's evidence is the degradation problem (Fig. 1 and 6): deeper plain "
+    "networks have a higher training error, deeper ResNets a lower one.",
 )
-def check_residual_block(block):
-    """Checks the learner's residual block numerically (y = ReLU(F(x) + x), `training` to BN).
 
-    Args:
-        block: the learner's Layer class (the stub `MyResidualBlock`, constructed as
-            `MyResidualBlock(filters)` with sub-layers `conv1, bn1, conv2, bn2`), or an
-            instance of it. A stub whose `call` still returns None is "not attempted".
+chain_rule = NumericAnswer(
+    "1a · Twenty factors",
+    "Going backwards, each layer of a 20-layer plain stack multiplies the gradient by its "
+    "local derivative, here 0.5 at every layer. What fraction of the gradient at the output "
+    "reaches the input after all 20 layers? (A number such as 0.001.)",
+    0.5**20,
+    mistakes=[
+        (0.5 * 20, "That adds the 20 factors; the chain rule multiplies them: 0.5 x 0.5 x ..."),
+        (0.5, "That is one layer's factor; the gradient passes 20 of them."),
+        (0.5**19, "That is 19 factors: count one per layer, 20 in all."),
+        (1 - 0.5**20, "That is the fraction lost, not the fraction that arrives."),
+    ],
+    hint="Multiply 20 factors of 0.5 (0.5 ** 20).",
+    success="0.5 ** 20 is about 1e-6: the product shrinks geometrically with depth, which is "
+    "why a deep sigmoid stack's first layers barely learn. A block y = x + F(x) has the "
+    "derivative 1 + F'(x): the 1 is a path on which nothing is multiplied away.",
+)
 
-    Returns:
-        A `Verdict` (printed).
+limits_1202 = MultipleChoice(
+    "FAQ 2 · What limits deep networks in practice?",
+    "He et al.'s ResNet-1202 (19.4M parameters) reaches a training error below 0.1 % on "
+    "CIFAR-10, yet its test error is 7.93 %, against ResNet-110's 6.43 % (1.7M parameters). "
+    "What limits it?",
+    {
+        "a": "Vanishing gradients: 1,202 layers are too many for the gradient to reach the "
+        "first ones.",
+        "b": "Overfitting: far more parameters than 50,000 small images need, with only the "
+        "regularisation that suited ResNet-110.",
+        "c": "Its learning rate: the schedule tuned for 110 layers is too large for 1,202.",
+        "d": "Option A shortcuts, which lose information by padding with zeros.",
+    },
+    answer="b",
+    feedback={
+        "a": "A training error below 0.1 % means the optimiser reached the first layers and "
+        "fit the data: exercise 1c measures how the shortcuts keep the gradient on one scale.",
+        "c": "It trained with the same schedule to a near-zero training error: the learning "
+        "rate did its job; it is the test error that is worse.",
+        "d": "ResNet-110 uses the same option A shortcuts and tests better; the difference "
+        "between them is depth and parameters.",
+    },
+    success="The paper says so itself (Sec. 4.2): the 1,202-layer network is unnecessarily "
+    "large for this small dataset, and stronger regularisation such as maxout or dropout "
+    "might help. Compute cost is the other limit: depth adds multiply-adds linearly.",
+)
 
-    Examples:
-
-    >>> from resnet_keras.course.exercises.solutions import nb07_faq as solutions
-    >>> check_residual_block(solutions.ResidualBlock, quiet=True).status
-    'correct'
-    """
-    block_class = block if isinstance(block, type) else type(block)
-    if not issubclass(block_class, keras.layers.Layer):
-        raise Incorrect(
-            "Pass the block's class, a keras.layers.Layer subclass: "
-            f"`check_residual_block(MyResidualBlock)`; received {type(block).__name__}."
-        )
-    try:
-        layer = block_class(FILTERS)
-    except TypeError as error:
-        raise Incorrect(
-            f"`{block_class.__name__}(filters)` failed ({error}): keep the stub's "
-            "`__init__(self, filters, **kwargs)`."
-        ) from error
-
-    x = np.random.default_rng(7).normal(size=(8, 6, 6, FILTERS)).astype("float32")
-    if layer(x, training=False) is None:
-        raise NotAttempted
-    missing = [name for name in _SUBLAYERS if not hasattr(layer, name)]
-    if missing:
-        raise Incorrect(
-            f"The block has no attribute(s) {', '.join(missing)}: keep the sub-layers the stub "
-            "creates (conv1, bn1, conv2, bn2) so the checker can compute F(x) itself."
-        )
-    for name in ("bn1", "bn2"):
-        if not isinstance(getattr(layer, name), keras.layers.BatchNormalization):
-            raise Incorrect(f"`{name}` must be a keras.layers.BatchNormalization, as in the stub.")
-
-    # Random BN parameters and statistics make every common mistake give a different output,
-    # and make training mode (batch statistics) differ from inference (moving statistics).
-    rng = np.random.default_rng(11)
-    for name in ("bn1", "bn2"):
-        bn = getattr(layer, name)
-        channels = bn.gamma.shape[0]
-        bn.gamma.assign(rng.uniform(0.5, 1.5, channels).astype("float32"))
-        bn.beta.assign(rng.normal(0.0, 0.5, channels).astype("float32"))
-        bn.moving_mean.assign(rng.normal(0.0, 0.5, channels).astype("float32"))
-        bn.moving_variance.assign(rng.uniform(0.5, 2.0, channels).astype("float32"))
-    state = _bn_state(layer)
-    moving_mean_before = keras.ops.convert_to_numpy(layer.bn1.moving_mean).copy()
-    training_refs = _block_candidates(layer, x, training=True)
-    inference_refs = _block_candidates(layer, x, training=False)
-
-    inference_out = _to_array(layer(x, training=False), "`block(x, training=False)`")
-    _restore(state)
-    training_out = _to_array(layer(x, training=True), "`block(x, training=True)`")
-    moving_mean_after = keras.ops.convert_to_numpy(layer.bn1.moving_mean)
-    _restore(state)
-
-    if training_out.shape != x.shape:
-        raise Incorrect(
-            f"The block maps a {x.shape} input to {training_out.shape}; a residual block "
-            "with an identity shortcut keeps the shape (F(x) and x must be addable)."
-        )
-    in_training = _match(training_out, training_refs)
-    in_inference = _match(inference_out, inference_refs)
-    if in_training == in_inference and in_training in _BLOCK_MISTAKES:
-        raise Incorrect(_BLOCK_MISTAKES[in_training])
-    if in_training is None and _match(training_out, inference_refs) == "correct":
-        raise Incorrect(
-            "With training=True your block normalises with the moving statistics, as in "
-            "inference: batch normalisation never sees `training=True`, so it neither uses "
-            "the batch statistics nor updates its moving averages. Pass `training=training` "
-            "to bn1 and bn2 (not `training=False`)."
-        )
-    if in_inference is None and _match(inference_out, training_refs) == "correct":
-        raise Incorrect(
-            "With training=False your block still normalises with the batch statistics: "
-            "`training=True` is hard-coded somewhere. At inference BN must use its moving "
-            "averages, otherwise predictions depend on the other images in the batch. Pass "
-            "`training=training`."
-        )
-    if in_training != "correct" or in_inference != "correct":
-        mistake = in_training if in_training in _BLOCK_MISTAKES else in_inference
-        if mistake in _BLOCK_MISTAKES:
-            raise Incorrect(_BLOCK_MISTAKES[mistake])
-        worst = float(np.max(np.abs(training_out - training_refs["correct"])))
-        raise Incorrect(
-            "The block's output is not ReLU(F(x) + x) with F(x) = bn2(conv2(ReLU(bn1(conv1(x))))) "
-            f"(largest difference {worst:.3g}). Keep the stub's F(x) as it is and write one "
-            "line: `return keras.ops.relu(residual + inputs)`."
-        )
-
-    # Keras 3 hands `training` down to nested layers through its call context, so a block
-    # that forgets to pass it still works when called as block(x, training=...). Calling
-    # `call` directly, outside that context, shows what the block itself does.
-    if "training" not in inspect.signature(layer.call).parameters:
-        raise Incorrect(
-            "`call` has no `training` argument. Keep the stub's signature "
-            "`call(self, inputs, training=None)` and pass `training=training` to bn1 and bn2."
-        )
-    direct = _to_array(layer.call(x, training=True), "`block.call(x, training=True)`")
-    _restore(state)
-    if _match(direct, inference_refs) == "correct":
-        raise Incorrect(
-            "Your `call` does not pass `training` to batch normalisation. Keras 3 rescues "
-            "this as long as the block is called as block(x, training=True): `Layer.__call__` "
-            "hands the value to nested layers through its call context, which is why your "
-            "outputs above were right. But `call` itself ignores its argument: run directly "
-            "(as the checker just did), BN normalises with its moving statistics while "
-            "training and never updates them, a bug seen in public issue trackers. Pass "
-            "`training=training` to bn1 and bn2 explicitly."
-        )
-    if np.allclose(moving_mean_after, moving_mean_before):
-        raise Incorrect(
-            "A training step left bn1's moving mean unchanged: batch normalisation must "
-            "update its moving statistics when `training=True`."
-        )
-    try:
-        clone = block_class.from_config(layer.get_config())
-    except Exception as error:  # noqa: BLE001 - any failure means the block cannot be saved
-        raise Incorrect(
-            f"`{block_class.__name__}.from_config(block.get_config())` failed ({error}): keep "
-            "the stub's `get_config`, which records `filters`, so a model using the block "
-            "can be saved and reloaded."
-        ) from error
-    if getattr(clone, "filters", FILTERS) != FILTERS:
-        raise Incorrect("`get_config` must record `filters` so that a reloaded block is the same.")
-    return None
+first_learning_rate = MultipleChoice(
+    "FAQ 3 · How do you choose a learning rate?",
+    "An LR range test on your model shows the loss flat up to 0.01, falling fastest around "
+    "0.1, lowest at 0.8 and exploding beyond 1. Which learning rates do you train and "
+    "validate first?",
+    {
+        "a": "1.0: the largest rate before the loss explodes trains fastest.",
+        "b": "About 0.03, 0.1 and 0.3, each for a few epochs, judged on a validation split.",
+        "c": "1e-4: the smallest rate is the safest.",
+        "d": "0.8 alone, the rate of the lowest loss on the curve.",
+    },
+    answer="b",
+    feedback={
+        "a": "1.0 is at the edge of divergence during a sweep of a few dozen steps; a long run "
+        "there is likely to blow up.",
+        "c": "On the flat start of the curve the weights barely move: the run wastes its "
+        "budget. Safe is not the same as useful.",
+        "d": "The lowest point of a sweep is measured while the rate is still growing, just "
+        "before divergence; and one candidate decides nothing: validate several.",
+    },
+    success="Where the loss falls fastest the rate is useful; candidates a factor of 3 apart "
+    "around it, judged on held-out data, turn the curve into a decision (exercise 3a), and a "
+    "schedule then decays the chosen rate (3b).",
+)
 
 
 # --- 1b and 1c: gradients with and without the shortcut -------------------------------------
-def _how_to_measure(residual):
+def _how_to_measure(residual, depth=DEPTH):
     flag = "" if residual else ", residual=False"
     return (
         "images, labels = nb07_faq.probe_batch(); rk.set_determinism(0); "
-        f"model = rk.CifarResNet({DEPTH}{flag}); norms = rk.gradient_norms(model, images, "
+        f"model = rk.CifarResNet({depth}{flag}); norms = rk.gradient_norms(model, images, "
         "labels); ratio = norms[0][1] / norms[-1][1]"
     )
 
 
-def _diagnose_ratio(value, measured, residual):
+def _diagnose_ratio(value, measured, residual, depth=DEPTH):
     """Incorrect with the most likely reason why `value` is not `measured.ratio`."""
-    name = f"ResNet-{DEPTH}" if residual else f"plain-{DEPTH}"
+    name = f"ResNet-{depth}" if residual else f"plain-{depth}"
     if value <= 0:
         raise Incorrect(f"A ratio of two gradient norms is positive; received {value:g}.")
     if _close(value, 1.0 / measured.ratio):
@@ -507,22 +368,22 @@ def _diagnose_ratio(value, measured, residual):
             "first layer (norms[0], the stem convolution) over the last (norms[-1], the dense "
             "layer)."
         )
-    other = measure_gradient_ratio(DEPTH, not residual)
+    other = measure_gradient_ratio(depth, not residual)
     if _close(value, other.ratio):
-        other_name = f"plain-{DEPTH}" if residual else f"ResNet-{DEPTH}"
+        other_name = f"plain-{depth}" if residual else f"ResNet-{depth}"
         raise Incorrect(
             f"{value:.3g} is the ratio of {other_name}; this exercise measures {name} "
-            f"(`rk.CifarResNet({DEPTH}{'' if residual else ', residual=False'})`)."
+            f"(`rk.CifarResNet({depth}{'' if residual else ', residual=False'})`)."
         )
     if 1 / 3 < value / measured.ratio < 3:
         raise Incorrect(
             f"Close, but the checker measures {measured.ratio:.3g}. The weights depend on the "
             "random seed: call rk.set_determinism(0) right before building the model and use "
-            f"the probe batch: {_how_to_measure(residual)}."
+            f"the probe batch: {_how_to_measure(residual, depth)}."
         )
     raise Incorrect(
         f"The checker measures {measured.ratio:.3g} for {name}, not {value:.3g}. Measure it "
-        f"like this: {_how_to_measure(residual)}."
+        f"like this: {_how_to_measure(residual, depth)}."
     )
 
 
@@ -555,14 +416,18 @@ def check_gradient_ratio(ratio):
     )
 
 
-@stub_aware_exercise("1c · Predict, then measure: remove the shortcuts")
-def check_shortcut_removal(answer):
-    """Checks a prediction (one of `PREDICTIONS`) and the measured ratio of plain-56.
+DEEP_DEPTH = 110
+"""Depth of the ResNet whose gradients exercise 1c predicts and measures (twice 1b's 56)."""
+
+
+@stub_aware_exercise("1c · Predict, then measure: double the depth")
+def check_depth_doubling(answer):
+    """Checks a prediction (one of `PREDICTIONS`) and the measured ratio of ResNet-110.
 
     Args:
-        answer: `{"prediction": "vanish" | "similar" | "grow", "plain_ratio": number}`,
-            where plain_ratio is first/last gradient norm of `CifarResNet(56,
-            residual=False)` measured as in exercise 1b.
+        answer: `{"prediction": "vanish" | "similar" | "grow", "ratio_110": number}`,
+            where ratio_110 is the first/last gradient norm of `CifarResNet(110)` measured
+            as in exercise 1b.
 
     Returns:
         A `Verdict` (printed).
@@ -572,7 +437,7 @@ def check_shortcut_removal(answer):
     if not isinstance(answer, Mapping):
         raise Incorrect(
             'Answer with a dict: {"prediction": "vanish" | "similar" | "grow", '
-            '"plain_ratio": <your measured number>}.'
+            '"ratio_110": <your measured number>}.'
         )
     prediction = answer.get("prediction")
     if is_unattempted(prediction):
@@ -582,41 +447,44 @@ def check_shortcut_removal(answer):
             f'"prediction" must be one of {", ".join(map(repr, PREDICTIONS))}; '
             f"received {prediction!r}."
         )
-    if is_unattempted(answer.get("plain_ratio")):
+    if is_unattempted(answer.get("ratio_110")):
         raise Incorrect(
-            'Now measure: set "plain_ratio" to the first/last gradient-norm ratio of '
-            f"plain-{DEPTH}: {_how_to_measure(False)}."
+            'Now measure: set "ratio_110" to the first/last gradient-norm ratio of '
+            f"ResNet-{DEEP_DEPTH}: {_how_to_measure(True, DEEP_DEPTH)}."
         )
-    value = _number(answer["plain_ratio"], '"plain_ratio"')
-    plain = measure_gradient_ratio(DEPTH, False)
+    value = _number(answer["ratio_110"], '"ratio_110"')
+    deep = measure_gradient_ratio(DEEP_DEPTH, True)
+    if not _close(value, deep.ratio):
+        if _close(value, measure_gradient_ratio(DEPTH, True).ratio):
+            raise Incorrect(
+                f"{value:.3g} is ResNet-{DEPTH}'s ratio (exercise 1b); this one measures "
+                f"rk.CifarResNet({DEEP_DEPTH})."
+            )
+        _diagnose_ratio(value, deep, residual=True, depth=DEEP_DEPTH)
+    truth = "grow" if deep.ratio > 10 else ("vanish" if deep.ratio < 0.1 else "similar")
     resnet = measure_gradient_ratio(DEPTH, True)
-    if not _close(value, plain.ratio):
-        _diagnose_ratio(value, plain, residual=False)
-    truth = "grow" if plain.ratio > 10 else ("vanish" if plain.ratio < 0.1 else "similar")
+    plain = measure_gradient_ratio(DEEP_DEPTH, False)
     if prediction != truth:
         measured = (
-            f"Your own measurement says otherwise: without shortcuts the first layer's "
-            f"gradient is {plain.ratio:.3g} times the last layer's (ResNet-{DEPTH}: "
+            f"Your own measurement says otherwise: ResNet-{DEEP_DEPTH}'s first layer gets "
+            f"{deep.ratio:.2g} times the last layer's gradient (ResNet-{DEPTH}: "
             f"{resnet.ratio:.2g})."
         )
         if prediction == "vanish":
             raise Incorrect(
-                "That is the textbook story, and the seed article's ('residual connections "
-                "solve the vanishing-gradient problem'). It holds for deep plain stacks "
-                f"without batch normalisation (see the section above). {measured} With BN "
-                "the gradients do not vanish, they grow toward the input; He et al. (2016) "
-                "note that BN already keeps gradients from vanishing."
+                f"{measured} Twice the blocks would mean twice the factors if the gradient "
+                "had to pass through every branch; but each block adds its input back, so the "
+                "gradient reaches the first layer along the shortcuts, undiminished."
             )
         raise Incorrect(
-            f"{measured} The shortcuts are exactly what keeps the layers' gradients on "
-            "similar scales; without them the scales drift apart across 56 layers."
+            f"{measured} Growing is what the plain network does: plain-{DEEP_DEPTH}'s ratio "
+            f"is {plain.ratio:.2g}. With shortcuts the layers' gradients stay on one scale."
         )
     return (
-        f"Without shortcuts the first layer's gradient is {plain.ratio:.0f} times the last "
-        f"layer's (ResNet-{DEPTH}: {resnet.ratio:.2g}). Batch normalisation keeps the "
-        "gradients from vanishing, but their scale drifts by orders of magnitude across the "
-        "layers, and plain-56 ends with a higher training error than plain-20 (the "
-        "degradation problem, He et al. 2016, Fig. 6). ResNet's main advantage: the "
+        f"ResNet-{DEEP_DEPTH}: {deep.ratio:.2g}, ResNet-{DEPTH}: {resnet.ratio:.2g}, while "
+        f"plain-{DEEP_DEPTH}'s first layer gets {plain.ratio:.2g} times its last layer's "
+        "gradient. Doubling the depth leaves a ResNet's gradients on one scale: that is why "
+        "He et al. could train 110 and even 1,202 layers. ResNet's main advantage: the "
         "shortcuts keep very deep networks easy to optimise."
     )
 
@@ -799,33 +667,40 @@ def check_resnet44_cost(answer):
 
 
 # --- 2b: overfit, then shrink the gap ---------------------------------------------------------
-_RUN_KEYS = ("train_accuracy", "val_accuracy")
 MIN_GAP_SHRINK = 0.03
 """The gap must shrink by at least this much (and by a tenth of itself): 6 of 200 images."""
 
 
-def _run_scores(run, name):
-    if not isinstance(run, Mapping):
-        raise Incorrect(
-            f'The {name} run must be a dict {{"train_accuracy": ..., "val_accuracy": ...}}; '
-            f"received {type(run).__name__}."
+OVERFIT_DATA = dict(batch_size=32, train_size=64, validation_size=200)
+"""The shipped digits that exercise 2b trains on and the checker measures on."""
+
+
+def _measure_run(model, name):
+    """The checker's own accuracies of a model the learner trained: no number is typed in."""
+    from resnet_keras.data import load
+    from resnet_keras.training import evaluate
+
+    if not isinstance(model, keras.Model):
+        hint = (
+            " Return the model itself: the checker measures the accuracies, so that no "
+            "number can be typed in."
+            if isinstance(model, Mapping)
+            else ""
         )
-    missing = [key for key in _RUN_KEYS if key not in run]
-    if missing:
-        raise Incorrect(f"The {name} run lacks {', '.join(map(repr, missing))}.")
-    scores = {}
-    for key in _RUN_KEYS:
-        if is_unattempted(run[key]):
-            raise Incorrect(f'The {name} run\'s "{key}" is still missing.')
-        value = _number(run[key], f"{name} {key}")
-        if 1 < value <= 100:
-            raise Incorrect(
-                f"{name} {key} = {value:g}: give accuracies as fractions in [0, 1], not percents."
-            )
-        if not 0 <= value <= 1:
-            raise Incorrect(f"{name} {key} = {value:g}: an accuracy lies in [0, 1].")
-        scores[key] = value
-    return scores
+        raise Incorrect(
+            f"experiment({name == 'regularized'}) must return the trained keras.Model; "
+            f"received {type(model).__name__}.{hint}"
+        )
+    clean = load("digits", augment=False, **OVERFIT_DATA)
+    if model.output_shape != (None, clean.info.num_classes):
+        raise Incorrect(
+            f"The {name} model outputs {model.output_shape}; build it with "
+            f"nb07_faq.small_resnet({clean.info.num_classes}) on the 16x16 digits."
+        )
+    return {
+        "train_accuracy": evaluate(model, clean.train)["accuracy"],
+        "val_accuracy": evaluate(model, clean.validation)["accuracy"],
+    }
 
 
 @stub_aware_exercise("2b · Overfit, then shrink the gap")
@@ -833,36 +708,46 @@ def check_overfitting(answer):
     """Checks that a baseline overfits and that regularisation closes the gap honestly.
 
     Args:
-        answer: a function `experiment(regularize: bool) -> {"train_accuracy": float,
-            "val_accuracy": float}` that the checker runs for both settings (the
-            reproducible form; a stub returning None is "not attempted"), or the
-            numbers themselves: `{"baseline": {...}, "regularized": {...}}`.
+        answer: a function `experiment(regularize: bool) -> keras.Model` that trains a
+            model on `OVERFIT_DATA` and returns it; the checker runs it for both settings
+            and measures both models itself (inference mode, the training accuracy on the
+            training images without augmentation). A stub returning None is "not
+            attempted"; numbers are refused, since numbers can be typed in.
 
     Returns:
         A `Verdict` (printed).
     """
-    rerun = callable(answer) and not isinstance(answer, Mapping)
-    if rerun:
-        baseline = answer(False)
-        if baseline is None:
-            raise NotAttempted
-        answer = {"baseline": baseline, "regularized": answer(True)}
     if _blank(answer):
         raise NotAttempted
-    if not isinstance(answer, Mapping) or not {"baseline", "regularized"} <= set(answer):
+    if not callable(answer) or isinstance(answer, (Mapping, type)):
         raise Incorrect(
-            'Answer with the function experiment(regularize) or a dict {"baseline": {...}, '
-            '"regularized": {...}}, each {"train_accuracy": ..., "val_accuracy": ...}.'
+            "Answer with your function experiment(regularize), which trains a model and "
+            f"returns it; received {type(answer).__name__}. The checker runs it and measures "
+            "the accuracies itself."
         )
-    base = _run_scores(answer["baseline"], "baseline")
-    reg = _run_scores(answer["regularized"], "regularized")
+    baseline = answer(False)
+    if baseline is None:
+        raise NotAttempted
+    base = _measure_run(baseline, "baseline")
+    regularized = answer(True)
+    if regularized is baseline:
+        raise Incorrect(
+            "experiment(True) returned the same model object as experiment(False): build and "
+            "train a new model in each call."
+        )
+    reg = _measure_run(regularized, "regularized")
+    return _judge_overfitting(base, reg)
+
+
+def _judge_overfitting(base, reg):
+    """The verdict on two runs' measured accuracies (dicts of train_accuracy, val_accuracy)."""
     for name, scores in (("baseline", base), ("regularized", reg)):
         if scores["val_accuracy"] > scores["train_accuracy"] + 0.1:
             raise Incorrect(
                 f"The {name} run's validation accuracy ({scores['val_accuracy']:.0%}) is far "
-                f"above its training accuracy ({scores['train_accuracy']:.0%}): swapped? "
-                "Measure both with model.evaluate (inference mode), the training accuracy on "
-                "the training images without augmentation."
+                f"above its training accuracy ({scores['train_accuracy']:.0%}) on the "
+                'exercise\'s 64 training images: train on load("digits", batch_size=32, '
+                "train_size=64, validation_size=200, ...).train, not on other images."
             )
     base_gap = base["train_accuracy"] - base["val_accuracy"]
     reg_gap = reg["train_accuracy"] - reg["val_accuracy"]
@@ -892,10 +777,10 @@ def check_overfitting(answer):
             "less (underfitting), it does not generalise better. Regularise less or train "
             "longer; the goal is a higher validation accuracy, the smaller gap follows."
         )
-    how = "re-ran your experiment: " if rerun else ""
     return (
-        f"The checker {how}gap {base_gap:.0%} -> {reg_gap:.0%}, validation accuracy "
-        f"{base['val_accuracy']:.0%} -> {reg['val_accuracy']:.0%}. A deep network memorises "
+        f"The checker ran your experiment and measured both models: gap {base_gap:.0%} -> "
+        f"{reg_gap:.0%}, validation accuracy {base['val_accuracy']:.0%} -> "
+        f"{reg['val_accuracy']:.0%}. A deep network memorises "
         "a small training set; augmentation and weight decay make memorising harder, and "
         "here that shrank the gap without costing validation accuracy. Notebook 05 found "
         "that on a tiny budget they do not always raise it: more data is the surest cure."
@@ -950,32 +835,57 @@ def finder_region(finder):
     return float(lrs[falling[0]]), float(lrs[lowest])
 
 
-def _scores(answer):
-    for key, higher_is_better in (("val_accuracy", True), ("val_loss", False)):
-        if key in answer and not is_unattempted(answer[key]):
-            results = answer[key]
-            if not isinstance(results, Mapping):
-                raise Incorrect(f'"{key}" must be a dict {{learning_rate: score, ...}}.')
-            scores = {}
-            for lr, score in results.items():
-                scores[_number(lr, f"The learning rate {lr!r} in {key}")] = _number(
-                    score, f"The {key} of LR {lr!r}"
+LR_DATA = dict(batch_size=32, train_size=256, validation_size=200, augment=False)
+"""The shipped digits of exercise 3a: the learner's `train` function trains on them."""
+
+LR_SEEDS = (0, 1)
+"""The seeds the checker re-trains every candidate with; the mean over them is its score."""
+
+LR_TOLERANCE = 0.025
+"""A choice within this of the best candidate's mean validation accuracy is accepted.
+
+Between two seeds one candidate's accuracy on the 200 validation digits moves by a few images
+(measured: up to 4 at 3 epochs, 0.02); 5 images (0.025) is the noise of the mean, not a real
+difference, so a choice this close to the best is as good as the best.
+"""
+
+
+def _validation_scores(train, candidates):
+    """The mean validation accuracy over `LR_SEEDS` of `train(lr)`'s model, per candidate."""
+    import resnet_keras as rk
+    from resnet_keras.data import load
+    from resnet_keras.training import evaluate
+
+    validation = load("digits", **LR_DATA).validation
+    scores = {}
+    for learning_rate in candidates:
+        accuracies = []
+        for seed in LR_SEEDS:
+            rk.set_determinism(seed)
+            model = train(learning_rate)
+            if not isinstance(model, keras.Model):
+                raise Incorrect(
+                    f"train({learning_rate:g}) must return the trained keras.Model; received "
+                    f"{type(model).__name__}. The checker measures it: numbers can be typed in."
                 )
-            return key, scores, higher_is_better
-    raise Incorrect(
-        'Validate at least 3 candidate LRs and report them: "val_accuracy": {lr: accuracy, ...} '
-        '(or "val_loss": {lr: loss, ...}).'
-    )
+            accuracies.append(evaluate(model, validation)["accuracy"])
+        scores[learning_rate] = float(np.mean(accuracies))
+    return scores
 
 
 @stub_aware_exercise("3a · Choose a learning rate")
 def check_learning_rate(answer):
     """Checks an LR chosen with an LR range test and justified on a validation split.
 
+    The checker does not take the learner's accuracies: it calls `train(lr)` for every
+    candidate with each of `LR_SEEDS`, measures the returned models on the validation
+    split of `LR_DATA` and averages, so one lucky run on 200 images decides nothing.
+
     Args:
-        answer: `{"learning_rate": chosen, "val_accuracy": {lr: accuracy, ...},
-            "finder": LRFinderResult}` with at least 3 candidate LRs (or
-            `"val_loss": {lr: loss}` instead of val_accuracy).
+        answer: `{"learning_rate": chosen, "candidates": [lr, ...], "train": train,
+            "finder": LRFinderResult}`: at least 3 candidates spanning a decade, and
+            `train(learning_rate) -> keras.Model`, which builds a fresh model (the
+            checker seeds right before each call) and trains it.
 
     Returns:
         A `Verdict` (printed).
@@ -984,7 +894,7 @@ def check_learning_rate(answer):
         raise NotAttempted
     if not isinstance(answer, Mapping):
         raise Incorrect(
-            'Answer with a dict {"learning_rate": ..., "val_accuracy": {lr: acc, ...}, '
+            'Answer with a dict {"learning_rate": ..., "candidates": [...], "train": train, '
             '"finder": <result of find_learning_rate>}.'
         )
     finder = answer.get("finder")
@@ -995,40 +905,45 @@ def check_learning_rate(answer):
             'Run the LR range test first and put its result in "finder": '
             "finder = find_learning_rate(model, data.train, ...)."
         )
-    key, scores, higher_is_better = _scores(answer)
-    if len(scores) < 3:
+    train = answer.get("train")
+    if is_unattempted(train) or not callable(train):
         raise Incorrect(
-            f"You validated {len(scores)} LR(s); compare at least 3, spread on a log scale "
+            'Give the checker your training function as "train": train(learning_rate) builds a '
+            "fresh small_resnet, trains it and returns it. The checker re-trains every "
+            "candidate over two seeds and measures the models itself; typed accuracies are "
+            "not evidence."
+        )
+    candidates = answer.get("candidates")
+    if is_unattempted(candidates) or not isinstance(candidates, (list, tuple)):
+        raise Incorrect('List the learning rates you compared in "candidates": [lr, lr, lr].')
+    candidates = sorted({_number(lr, f"The candidate {lr!r}") for lr in candidates})
+    if is_unattempted(answer.get("learning_rate")):
+        raise Incorrect('Set "learning_rate" to the LR you choose.')
+    chosen = _number(answer["learning_rate"], '"learning_rate"')
+    _check_candidates(chosen, candidates, finder)
+    return _judge_learning_rate(chosen, _validation_scores(train, candidates), finder)
+
+
+def _check_candidates(chosen, candidates, finder):
+    """What can be judged before any training: count, spread, the choice among them, range."""
+    if len(candidates) < 3:
+        raise Incorrect(
+            f"You compared {len(candidates)} LR(s); compare at least 3, spread on a log scale "
             "around the finder's suggestion (e.g. suggestion / 10, / 3 and x 1)."
         )
-    if any(lr <= 0 for lr in scores):
+    if candidates[0] <= 0:
         raise Incorrect("Learning rates are positive numbers.")
-    if key == "val_accuracy" and not all(0 <= score <= 1 for score in scores.values()):
-        raise Incorrect("Validation accuracies are fractions in [0, 1].")
-    spread = max(scores) / min(scores)
+    spread = candidates[-1] / candidates[0]
     if spread < 10 - 1e-9:
         raise Incorrect(
             f"Your candidates span only a factor of {spread:.3g}. LRs act on a log scale: try "
             "at least a decade (e.g. 0.003, 0.01, 0.03)."
         )
-    if is_unattempted(answer.get("learning_rate")):
-        raise Incorrect('Set "learning_rate" to the LR you choose.')
-    chosen = _number(answer["learning_rate"], '"learning_rate"')
-    tried = [lr for lr in scores if math.isclose(lr, chosen, rel_tol=1e-6)]
-    if not tried:
+    if not any(math.isclose(lr, chosen, rel_tol=1e-6) for lr in candidates):
         raise Incorrect(
             f"You chose {chosen:g} but did not validate it. Choose one of the LRs you "
-            f"compared ({', '.join(f'{lr:g}' for lr in sorted(scores))}): the validation "
-            "results are the evidence."
-        )
-    pick = max if higher_is_better else min
-    best_score = pick(scores.values())
-    if scores[tried[0]] != best_score:
-        best = [lr for lr, score in scores.items() if score == best_score]
-        raise Incorrect(
-            f"Your validation results say {best[0]:g} is best ({key} {best_score:.4g}), not "
-            f"{chosen:g} ({scores[tried[0]]:.4g}). The finder's suggestion is a starting "
-            "point; the validation set decides."
+            f"compared ({', '.join(f'{lr:g}' for lr in candidates)}): the validation results "
+            "are the evidence."
         )
     try:
         low, high = finder_region(finder)
@@ -1046,11 +961,26 @@ def check_learning_rate(answer):
             f"falling near {low:.2g}): training at it barely moves. Validate candidates between "
             f"{low:.2g} and {high:.2g}."
         )
+
+
+def _judge_learning_rate(chosen, scores, finder):
+    """The verdict on the checker's mean validation accuracy per candidate LR."""
+    low, high = finder_region(finder)
+    best = max(scores, key=scores.get)
+    mine = next(score for lr, score in scores.items() if math.isclose(lr, chosen, rel_tol=1e-6))
+    table = ", ".join(f"{lr:g}: {score:.1%}" for lr, score in sorted(scores.items()))
+    if mine < scores[best] - LR_TOLERANCE:
+        raise Incorrect(
+            f"Re-trained over {len(LR_SEEDS)} seeds, {best:g} is best ({scores[best]:.1%} mean "
+            f"validation accuracy), not {chosen:g} ({mine:.1%}): {table}. The finder's "
+            "suggestion is a starting point; the validation set decides, over more than one "
+            "run."
+        )
     return (
-        f"{chosen:g} is the best of your {len(scores)} candidates on validation and lies in "
-        f"the useful range of the LR range test ({low:.2g} to {high:.2g}, where the loss "
-        "falls). The seed article's advice made concrete: try values, judge them on held-out "
-        "data, then decay."
+        f"Re-trained over {len(LR_SEEDS)} seeds, mean validation accuracy {table}: {chosen:g} "
+        f"is the best or within the noise of 200 images of it, and lies in the useful range of "
+        f"the LR range test ({low:.2g} to {high:.2g}, where the loss falls). The seed "
+        "article's advice made concrete: try values, judge them on held-out data, then decay."
     )
 
 
