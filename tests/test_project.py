@@ -31,6 +31,9 @@ def test_environment_yml_installs_the_package_extras_that_exist():
 def test_notebooks_are_stored_without_outputs():
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
         notebook = json.loads(path.read_text())
+        ids = [cell.get("id") for cell in notebook["cells"]]
+        # nbformat 4.5 gives every cell an id; a cell without one makes Jupyter warn and rewrite.
+        assert all(ids) and len(set(ids)) == len(ids), f"{path.name}: cells without unique ids"
         for index, cell in enumerate(notebook["cells"]):
             if cell["cell_type"] == "code":
                 assert not cell.get("outputs"), f"{path.name} cell {index} holds outputs"
