@@ -4,6 +4,9 @@
 2. `check_paper_learning_rate`: the paper's step schedule as a function of the step.
 3. `check_total_steps`: the optimizer steps of the `gpu` profile's full run.
 
+Questions (graded with feedback for every wrong choice): `he_initialisation`,
+`learning_rate_drop`, `steps_in_an_epoch`.
+
 Examples:
 
 >>> from resnet_keras.course.exercises.nb04_training_loop import check_total_steps
@@ -22,13 +25,17 @@ import numpy as np
 
 from resnet_keras.course.exercises._stubs import NotAttempted, stub_aware_exercise
 from resnet_keras.course.exercises.core import Incorrect, exercise
+from resnet_keras.course.exercises.questions import MultipleChoice, NumericAnswer
 
 __all__ = [
     "CIFAR10_TRAIN_IMAGES",
     "check_paper_learning_rate",
     "check_total_steps",
     "check_train_step",
+    "he_initialisation",
+    "learning_rate_drop",
     "reference_train_step",
+    "steps_in_an_epoch",
 ]
 
 CIFAR10_TRAIN_IMAGES = 50_000
@@ -378,3 +385,111 @@ def check_total_steps(answer, epochs=182, batch_size=128, validation_size=5_000)
         f"{answer:,} is not it. Steps = epochs x batches per epoch, with {train_images:,} "
         f"training images in batches of {batch_size}."
     )
+
+
+# --- questions ------------------------------------------------------------------------------
+
+he_initialisation = MultipleChoice(
+    "Question 1 · Glorot or He through twenty ReLU layers",
+    "A batch of unit-variance inputs goes through 20 `Dense(256)` layers with ReLU, without "
+    "batch normalisation and without biases, once with Keras' default `glorot_uniform` "
+    "kernels (variance 1/fan_avg, here 1/256) and once with `he_normal` (variance 2/fan_in, "
+    "here 2/256). What is the standard deviation of the last layer's activations?",
+    {
+        "a": "Close to 1 for both: both initialisers are designed to keep the scale of the "
+        "signal constant from layer to layer.",
+        "b": "About 0.001 with Glorot (it loses a factor of about 1/sqrt(2) in every layer), "
+        "still of order 1 with He.",
+        "c": "Of order 1 with Glorot, but about 1,000 with He: its variance is twice as large, "
+        "so the signal doubles in every layer.",
+        "d": "About 0.001 for both: without batch normalisation no initialisation can keep a "
+        "20-layer ReLU network's signal from fading.",
+    },
+    answer="b",
+    feedback={
+        "a": "Glorot and Bengio (2010) derived 1/fan_avg for activations that are symmetric "
+        "around 0 (tanh, close to linear near 0). ReLU sets the negative half to zero, which "
+        "halves the second moment in every layer: a factor 2^-20 in variance over 20 layers.",
+        "c": "The factor 2 does not add up to growth: it exactly compensates for the half of "
+        "the signal that ReLU zeroes. Each layer doubles the variance and ReLU halves it again; "
+        "only a network without ReLU (linear layers) would grow by 2 per layer with He.",
+        "d": "Batch normalisation is one cure, the right scale is another: He et al. (2015, "
+        "Fig. 3) train a 30-layer plain network without batch normalisation from scratch with "
+        "their initialisation, where Glorot's initialisation stalls.",
+    },
+    success=(
+        "With variance 1/fan_in (Glorot, for fan_in = fan_out) a layer keeps the second moment "
+        "of its input and ReLU halves it: after 20 layers the standard deviation is about "
+        "2^-10, 0.001. He et al. (2015) double the variance to 2/fan_in, which makes up for "
+        "the half ReLU removes, so the scale survives any depth."
+    ),
+)
+"""The He-initialisation primer before section 2 (the right letter: b)."""
+
+learning_rate_drop = MultipleChoice(
+    "Question 2 · What a learning-rate drop does",
+    "He et al. (2016) train at LR 0.1 and divide it by 10 at 32k and again at 48k of their 64k "
+    "iterations. What happens to the training error right after each drop?",
+    {
+        "a": "It rises for a while: the network has to adapt to the new step size before it "
+        "makes progress again.",
+        "b": "Nothing visible: momentum 0.9 averages the last steps and compensates for the "
+        "smaller learning rate.",
+        "c": "It falls in a step and then flattens out at a lower level: the smaller steps "
+        "settle into the valley that the large, noisy steps kept bouncing across.",
+        "d": "It stops improving: at LR 0.01 and 0.001 the steps are too small to make "
+        "progress; the drops only freeze the weights for the end of the run.",
+    },
+    answer="c",
+    feedback={
+        "a": "Nothing is reset at a drop: the weights and the momentum buffers carry on, and a "
+        "smaller step cannot undo what was learned. The error jumps up when a schedule raises "
+        "the LR (warm restarts), not when it lowers it.",
+        "b": "Momentum does not compensate for a smaller LR, it scales with it: with momentum "
+        "0.9 the effective step is about 10 x LR at any LR, so dividing the LR by 10 divides "
+        "the effective step by 10 too.",
+        "d": "The error falls fastest right after a drop (He et al. 2016, Fig. 6): 0.01 is far "
+        "from too small for these networks. A rate that barely moves the weights is more like "
+        "1e-4 (notebook 05, section 3).",
+    },
+    success=(
+        "At LR 0.1 SGD makes fast progress, but the noise of its large steps holds the loss "
+        "at a level set by the LR; divided by 10, the steps settle lower, and the error curves "
+        "of He et al. (2016, Fig. 6) fall in a step at 32k and again at 48k."
+    ),
+)
+"""Asked before the learning-rate schedule of section 3 (the right letter: c)."""
+
+steps_in_an_epoch = NumericAnswer(
+    "Question 3 · Steps per epoch",
+    "He et al.'s final CIFAR-10 models train on all 50,000 training images in batches of 128. "
+    "How many optimizer steps is one epoch, with tf.data's default batching (the last, "
+    "smaller batch is kept)?",
+    391,
+    tolerance=0,
+    mistakes=[
+        (
+            390,
+            "That is the floor of 50,000 / 128 = 390.6: it drops the 80 images left over. "
+            "tf.data keeps the last, smaller batch (unless `drop_remainder=True`), and that "
+            "batch is a step too.",
+        ),
+        (
+            390.625,
+            "50,000 / 128 = 390.625, but a step is one whole batch: the 0.625 of a batch is a "
+            "last batch of 80 images, and it costs one more step.",
+        ),
+        (
+            352,
+            "352 batches is 45,000 images, the training split left after holding out 5,000 "
+            "for validation (the gpu profile's run). The question is about all 50,000.",
+        ),
+        (50_000, "That counts images; the optimizer takes one step per batch of 128."),
+    ],
+    hint="Steps per epoch = the number of batches = 50,000 / 128, rounded up.",
+    success=(
+        "ceil(50,000 / 128) = 391 batches, the last one of 80 images. The paper's 64k "
+        "iterations on all 50,000 images are then 64,000 / 391 = about 164 epochs."
+    ),
+)
+"""Asked in section 6, before the gpu profile's numbers (the right answer: 391)."""

@@ -4,6 +4,9 @@
 2. `check_l2_factor`: the Keras `l2` factor that equals a given (coupled) weight decay.
 3. `check_learning_rate_choice`: a learning rate read off an LR range test curve.
 
+Questions (graded with feedback for every wrong choice): `generalisation_gap`,
+`batch_statistics_at_evaluation`.
+
 Examples:
 
 >>> from resnet_keras.course.exercises.nb05_pitfalls import check_l2_factor
@@ -23,14 +26,17 @@ import numpy as np
 
 from resnet_keras._keras_compat import sublayers
 from resnet_keras.course.exercises.core import Incorrect, exercise
+from resnet_keras.course.exercises.questions import MultipleChoice
 
 __all__ = [
     "PAPER_WEIGHT_DECAY",
     "RESNEXT_CIFAR_WEIGHT_DECAY",
+    "batch_statistics_at_evaluation",
     "check_fixed_block",
     "check_l2_factor",
     "check_learning_rate_choice",
     "falling_range",
+    "generalisation_gap",
 ]
 
 PAPER_WEIGHT_DECAY = 1e-4
@@ -254,3 +260,75 @@ def check_learning_rate_choice(answer, result):
             "is about to blow up: too high for a whole run. Go left, to where it falls fastest."
         )
     return f"It lies on the falling part of the curve ({low:.2g} to {high:.2g})."
+
+
+# --- questions ------------------------------------------------------------------------------
+
+generalisation_gap = MultipleChoice(
+    "Question 1 · A big network on 64 images",
+    "ResNet-8 (about 75,000 parameters) trains for 20 epochs on 64 digits, without weight "
+    "decay or augmentation. Then its accuracy is measured, in inference mode, on those 64 "
+    "images and on 100 digits it never saw. What do the two accuracies look like?",
+    {
+        "a": "Both low, near chance: 64 images are far too few to determine 75,000 "
+        "parameters, so the network cannot fit them.",
+        "b": "About the same on both: the unseen digits come from the same distribution as "
+        "the training digits.",
+        "c": "About 100% on the 64 training images, clearly lower on the unseen ones: the "
+        "network memorises what is peculiar to its training images.",
+        "d": "Higher on the unseen digits than on the training digits, because the training "
+        "images are harder after many passes.",
+    },
+    answer="c",
+    feedback={
+        "a": "More parameters than images make fitting easier, not harder: an underdetermined "
+        "problem has many exact solutions, and SGD finds one that fits every training label. "
+        "Fitting is not the difficulty; generalising is.",
+        "b": "The same distribution only promises the same accuracy to a model that was not "
+        "fitted to either set. This one was fitted to the 64 training images, noise and "
+        "peculiarities included, so it does better on them than on new ones.",
+        "d": "Nothing makes a training image harder by repetition; every pass pushes its loss "
+        "further down. A validation accuracy above the training accuracy shows up when the "
+        "training accuracy is measured under regularisation (dropout, augmentation), not here: "
+        "both are measured on clean images in inference mode.",
+    },
+    success=(
+        "The network memorises its 64 images (training accuracy near 100%, cross-entropy near "
+        "0) and does clearly worse on unseen ones. The difference is the generalisation gap, "
+        "which regularisation and, above all, more data shrink."
+    ),
+)
+"""Asked before the experiment of section 1 (the right letter: c)."""
+
+batch_statistics_at_evaluation = MultipleChoice(
+    "Question 2 · Evaluating with `training=True`",
+    "A network with batch normalisation is evaluated with `model(images, training=True)` by "
+    "mistake (a hard-coded flag, say). What happens to the logits of one given image?",
+    {
+        "a": "Nothing: `training=True` only matters for the gradients, and no gradients are "
+        "computed during evaluation.",
+        "b": "They depend on the other images of its batch: BN normalises with that batch's "
+        "mean and variance, so the same image gets other logits in another batch.",
+        "c": "They become random: `training=True` adds noise to the weights, so two calls on "
+        "the same batch give different logits.",
+        "d": "The call fails: `training=True` needs a `tf.GradientTape` to record the forward "
+        "pass.",
+    },
+    answer="b",
+    feedback={
+        "a": "The flag changes the forward pass itself: BN normalises with the batch's "
+        "statistics in training mode and with its moving statistics in inference mode (and "
+        "in training mode it also moves those statistics toward the evaluation batches).",
+        "c": "Batch normalisation draws no random numbers: the same batch gives the same "
+        "logits every time. The randomness of training mode belongs to dropout, which these "
+        "ResNets do not have; what changes the logits here is the rest of the batch.",
+        "d": "`training` is a plain argument that layers read; it needs no tape. A tape records "
+        "whatever runs inside it, in either mode, and nothing else checks for one.",
+    },
+    success=(
+        "In training mode BN normalises every channel with the mean and variance of the batch "
+        "at hand, so one image's prediction depends on its batch-mates (and a batch of one "
+        "breaks it). Evaluate with `training=False`, where BN uses its moving statistics."
+    ),
+)
+"""Asked in section 2, before the experiment after the three lost flags (the right letter: b)."""

@@ -3,6 +3,9 @@
 1. `check_grouped_conv_params`: the weights of a grouped 3x3 convolution (ResNeXt).
 2. `check_drop_path`: a per-sample stochastic-depth ("drop path") layer.
 
+Questions (graded with feedback for every wrong choice): `bottleneck_cost`,
+`drop_path_scaling`.
+
 Examples:
 
 >>> from resnet_keras.course.exercises.nb06_beyond_resnet import check_grouped_conv_params
@@ -20,12 +23,15 @@ import keras
 import numpy as np
 
 from resnet_keras.course.exercises.core import Incorrect, exercise
+from resnet_keras.course.exercises.questions import MultipleChoice
 
 __all__ = [
     "GROUPED_CONV",
     "SURVIVAL_PROBABILITY",
+    "bottleneck_cost",
     "check_drop_path",
     "check_grouped_conv_params",
+    "drop_path_scaling",
     "grouped_conv_params",
 ]
 
@@ -220,3 +226,74 @@ def check_drop_path(layer_class):
             "Two training calls dropped exactly the same samples: the mask must be new every "
             "call. Draw it with a keras.random.SeedGenerator kept on the layer, not a fixed seed."
         )
+
+
+# --- questions ------------------------------------------------------------------------------
+
+bottleneck_cost = MultipleChoice(
+    "Question 1 · Why a bottleneck is cheap",
+    "On the same 56x56 feature maps, a bottleneck block on 256 channels (1x1 conv 256 -> 64, "
+    "3x3 conv 64 -> 64, 1x1 conv 64 -> 256) costs slightly fewer multiply-adds than a basic "
+    "block on 64 channels (two 3x3 convs 64 -> 64). Why?",
+    {
+        "a": "It has fewer layers: two convolutions in a basic block against one in a bottleneck.",
+        "b": "1x1 convolutions cost nothing worth counting: they only mix channels, they do "
+        "not look at neighbouring pixels.",
+        "c": "The bottleneck works on smaller feature maps: its 1x1 convolutions halve the "
+        "height and width.",
+        "d": "A convolution costs k x k x C_in x C_out per pixel: the expensive 3x3 runs on the "
+        "reduced 64 channels, and the two 1x1s, which touch 256 channels, have k x k = 1.",
+    },
+    answer="d",
+    feedback={
+        "a": "It has more: three convolutions (1x1, 3x3, 1x1) against two 3x3s. What is "
+        "cheaper is what each one costs, which depends on the kernel size and on the channels "
+        "it maps between.",
+        "b": "A 1x1 convolution from 256 to 64 channels is 256 x 64 = 16,384 multiply-adds per "
+        "pixel, not nothing: the two 1x1s together are almost half of the bottleneck's cost. "
+        "They are cheap only compared with a 3x3 on the same channels (9 times less).",
+        "c": "All three convolutions keep the 56x56 maps (stride 1, padding 'same'); only the "
+        "first block of a stage downsamples, in either design. The saving comes from the "
+        "channels, not from the resolution.",
+    },
+    success=(
+        "Per pixel: 3 x 3 x 64 x 64 = 36,864 for the 3x3, plus 2 x 256 x 64 = 32,768 for the "
+        "two 1x1s, about 69,600 in all, against 2 x 36,864 = 73,728 for the basic block, while "
+        "the block's input and output carry 4 times the channels (He et al. 2016, Fig. 5)."
+    ),
+)
+"""Asked before the cost comparison of section 1 (the right letter: d)."""
+
+drop_path_scaling = MultipleChoice(
+    "Question 2 · Why a kept branch is divided by p",
+    "In training, `StochasticDepthBlock` keeps its residual branch with probability p (the "
+    "survival probability; it drops it with probability 1 - p) and divides a kept branch by "
+    "p. At inference it always keeps the branch, unscaled. Why the division by p?",
+    {
+        "a": "So that, averaged over the coin, the branch enters with weight 1 as at "
+        "inference: p x F(x) / p + (1 - p) x 0 = F(x).",
+        "b": "So that the variance of the block's output stays what it would be without dropping.",
+        "c": "So that the rarely kept branches get larger gradients and learn as fast as "
+        "the branches that are always kept.",
+        "d": "So that inference can drop branches at random as well and average several "
+        "predictions.",
+    },
+    answer="a",
+    feedback={
+        "b": "Only the mean is preserved. Scaling by 1/p makes the kept branch larger, and "
+        "the output jumps between x and x + F(x) / p, so its variance is higher than without "
+        "dropping; the division is an argument about the expectation.",
+        "c": "Larger gradients on kept steps are a side effect, not the purpose. Huang et al. "
+        "(2016) do not divide at all in training: they multiply the branch by p at test time "
+        "instead, which matches the same expectation and changes no gradient.",
+        "d": "Inference uses every branch, deterministically: no coins are drawn when "
+        "`training` is false. Averaging predictions over random masks (Monte Carlo dropout) "
+        "is a different technique, and the division is what makes it unnecessary.",
+    },
+    success=(
+        "In training a branch is kept with probability p and scaled by 1/p, so its expected "
+        "contribution is F(x), exactly what inference adds. That is the 'inverted' form, as "
+        "in inverted dropout; Huang et al. (2016) scale by p at test time instead."
+    ),
+)
+"""Asked before the stochastic-depth measurement of section 2 (the right letter: a)."""

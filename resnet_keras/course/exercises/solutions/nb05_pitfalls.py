@@ -5,7 +5,11 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-__all__ = ["FixedBlock", "l2_factor", "pick_learning_rate"]
+__all__ = ["FixedBlock", "QUESTION_ANSWERS", "l2_factor", "pick_learning_rate"]
+
+QUESTION_ANSWERS = {"generalisation_gap": "c", "batch_statistics_at_evaluation": "b"}
+"""The right letter of each conceptual question of the notebook (its checker module's
+object of that name)."""
 
 
 @keras.saving.register_keras_serializable(package="resnet_keras_solutions")

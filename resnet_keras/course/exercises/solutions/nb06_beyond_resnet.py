@@ -5,7 +5,11 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-__all__ = ["DropPath", "grouped_conv_weights"]
+__all__ = ["DropPath", "QUESTION_ANSWERS", "grouped_conv_weights"]
+
+QUESTION_ANSWERS = {"bottleneck_cost": "d", "drop_path_scaling": "a"}
+"""The right letter of each conceptual question of the notebook (its checker module's
+object of that name)."""
 
 grouped_conv_weights = 3 * 3 * (128 // 32) * 128
 """Kernel height x width x input channels per group x output channels = 4,608."""
