@@ -590,3 +590,31 @@ def test_tensorboard_on_request(tmp_path):
         return
     fit(tiny_convnet(), tiny_images(), epochs=1, out_dir=tmp_path, tensorboard=True)
     assert any((tmp_path / "logs").rglob("events.out.tfevents.*"))
+
+
+def test_evaluating_many_models_prints_no_retracing_warning():
+    # A checker evaluates a fresh model per candidate and seed; TensorFlow would warn of
+    # "retracing" after the fifth (each model needs its own trace).
+    import logging
+
+    from resnet_keras.training import evaluate
+
+    class Records(logging.Handler):
+        def __init__(self):
+            super().__init__(logging.WARNING)
+            self.messages = []
+
+        def emit(self, record):
+            self.messages.append(record.getMessage())
+
+    records = Records()
+    tf.get_logger().addHandler(records)
+    level = tf.get_logger().level
+    data = tf.data.Dataset.from_tensor_slices((tf.zeros((8, 4)), [0, 1] * 4)).batch(4)
+    try:
+        for _ in range(8):
+            evaluate(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]), data)
+    finally:
+        tf.get_logger().removeHandler(records)
+    assert not [message for message in records.messages if "retracing" in message]
+    assert tf.get_logger().level == level  # muted during each call only

@@ -173,7 +173,17 @@ def evaluate(model, dataset, loss_fn=None) -> dict[str, float]:
         ['accuracy', 'loss']
     """
     loss_fn = loss_fn or keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    return _evaluate_with(_make_test_step(model, loss_fn), dataset)
+    # Each call traces a new step for its model, as it must. TensorFlow counts those traces
+    # per Python function, across models, and after five calls warns of "retracing" (a
+    # checker that evaluates six models would print it): noise here, so it is muted for
+    # the call, and only for it.
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")
+    try:
+        return _evaluate_with(_make_test_step(model, loss_fn), dataset)
+    finally:
+        logger.setLevel(level)
 
 
 def _make_test_step(model, loss_fn):

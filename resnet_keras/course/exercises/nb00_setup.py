@@ -4,6 +4,8 @@
 2. `check_steps_per_epoch`: a function computing the optimizer steps of one epoch.
 3. `check_paper_epochs`: how many epochs the paper's 64k iterations are.
 
+Question (graded with feedback for every wrong choice): `auto_offline`.
+
 Examples:
 
 >>> from resnet_keras.course.exercises.nb00_setup import check_paper_epochs
@@ -19,12 +21,14 @@ import numbers
 
 from resnet_keras.course.exercises._stubs import NotAttempted, stub_aware_exercise
 from resnet_keras.course.exercises.core import Incorrect, exercise
+from resnet_keras.course.exercises.questions import MultipleChoice
 
 __all__ = [
     "PAPER_BATCH_SIZE",
     "PAPER_ITERATIONS",
     "PAPER_SPLIT_TRAIN_IMAGES",
     "PAPER_TRAIN_IMAGES",
+    "auto_offline",
     "check_dataset_name",
     "check_paper_epochs",
     "check_steps_per_epoch",
@@ -169,3 +173,34 @@ def check_paper_epochs(answer):
         f"{answer:g} epochs is not it. One epoch is ceil(50,000 / 128) steps; how many such "
         "epochs fit into 64,000 iterations?"
     )
+
+
+# --- questions ------------------------------------------------------------------------------
+
+auto_offline = MultipleChoice(
+    'Question 1 · load("auto") offline',
+    "A machine has no network connection and no CIFAR-10 prepared on disk. What does "
+    '`data.load("auto")` do there?',
+    {
+        "a": "It raises an error: the course needs CIFAR-10.",
+        "b": "It waits until the CIFAR-10 download succeeds, however long that takes.",
+        "c": "It falls back to the offline digits shipped with scikit-learn, upsampled to "
+        "32×32×3, announces it with a warning and explains it in `info.notice`.",
+        "d": "It returns random images of CIFAR-10's shape, so that the models still run.",
+    },
+    answer="c",
+    feedback={
+        "a": "No error: the course is meant to run anywhere, offline included. `load` has a "
+        "fallback for exactly this case; section 4 says which.",
+        "b": "It does not wait: it gives the download host 3 seconds to answer, and when it "
+        "does not, it moves on to a dataset that needs no network.",
+        "d": "Random images would teach nothing (there would be nothing to learn); the fallback "
+        "is a real, labelled dataset: scikit-learn's 8×8 handwritten digits.",
+    },
+    success=(
+        "Offline, 'auto' resolves to the digits: a real dataset that needs no network. The "
+        "OfflineDatasetWarning and `info.notice` say so, and `info.name` is 'digits', never "
+        "'auto'."
+    ),
+)
+"""Section 4: what `load("auto")` does without CIFAR-10 (the right letter: c)."""

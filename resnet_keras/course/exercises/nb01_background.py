@@ -4,6 +4,9 @@
 2. `check_conv_parameters`: the parameters of the seed's `conv3`, counted by hand.
 3. `check_initial_loss`: the cross-entropy of an untrained classifier.
 
+Questions (graded with feedback for every wrong choice): `batch_norm_at_test_time`,
+`degradation_not_overfitting`.
+
 Examples:
 
 >>> from resnet_keras.course.exercises.nb01_background import check_conv_parameters
@@ -22,8 +25,15 @@ import numpy as np
 
 from resnet_keras.course.exercises._stubs import NotAttempted, stub_aware_exercise
 from resnet_keras.course.exercises.core import Incorrect, exercise
+from resnet_keras.course.exercises.questions import MultipleChoice
 
-__all__ = ["check_conv_parameters", "check_conv_translation", "check_initial_loss"]
+__all__ = [
+    "batch_norm_at_test_time",
+    "check_conv_parameters",
+    "check_conv_translation",
+    "check_initial_loss",
+    "degradation_not_overfitting",
+]
 
 
 # --- exercise 1 -----------------------------------------------------------------------------
@@ -168,3 +178,72 @@ def check_initial_loss(expected_initial_loss):
             f"For {num_classes} classes your function gives {value:g}; an untrained model "
             f"gives each class probability 1/{num_classes}: what is -log of that?"
         )
+
+
+# --- questions ------------------------------------------------------------------------------
+
+batch_norm_at_test_time = MultipleChoice(
+    "Question 1 · Batch normalisation at test time",
+    "A `BatchNormalization` layer is called with `training=False` (evaluation, prediction). "
+    "What does it normalise its input with?",
+    {
+        "a": "The mean and variance of the batch it is given, as in training.",
+        "b": "The moving mean and moving variance it averaged during training; then it scales "
+        "by gamma and shifts by beta.",
+        "c": "Nothing: batch normalisation is switched off at test time and the layer passes "
+        "its input through unchanged.",
+        "d": "Gamma and beta: they are the mean and the standard deviation it learned.",
+    },
+    answer="b",
+    feedback={
+        "a": "That is training mode. At test time the prediction for one image must not depend "
+        "on which other images share its batch (or on a batch of one), so BN uses the moving "
+        "statistics it collected while training.",
+        "c": "BN still works at test time: it subtracts the moving mean, divides by the moving "
+        "standard deviation and applies gamma and beta. Dropping it would feed the next layer "
+        "inputs of a scale it never saw in training.",
+        "d": "Gamma and beta are not statistics: they are a learned scale and shift, applied "
+        "after the normalisation (gamma starts at 1, beta at 0). The statistics are the moving "
+        "mean and variance, which are not trained by gradient descent.",
+    },
+    success=(
+        "In inference mode BN normalises with its moving statistics, "
+        "(x - moving_mean) / sqrt(moving_variance + epsilon), then applies gamma and beta. Each "
+        "training step moves those statistics a fraction 1 - momentum of the way toward the "
+        "batch's (1% with Keras' default momentum of 0.99)."
+    ),
+)
+"""The batch-normalisation primer before section 5 (the right letter: b)."""
+
+degradation_not_overfitting = MultipleChoice(
+    "Question 2 · Which plain network trains worse",
+    "Plain-20 and plain-56 (both with batch normalisation, no shortcuts) are trained on the "
+    "same images with the same optimiser for the same number of steps. Which one ends with the "
+    "higher **training** loss, and why?",
+    {
+        "a": "Plain-56, because with almost three times the layers it overfits.",
+        "b": "Plain-20, because it has fewer parameters and so cannot fit the training images "
+        "as well.",
+        "c": "Plain-56: the deeper plain network is harder to optimise, so SGD finds a worse "
+        "solution even on the training images (the degradation problem).",
+        "d": "Neither: plain-56 can copy plain-20 by setting its extra layers to the identity, "
+        "so both end at the same training loss.",
+    },
+    answer="c",
+    feedback={
+        "a": "Overfitting means a low training loss and a high test loss. Here the deeper net's "
+        "*training* loss is the higher one, so it is not overfitting: it fits its own training "
+        "images worse.",
+        "b": "More parameters usually fit the training set better, not worse, and plain-56 "
+        "could represent everything plain-20 represents. The paper's Fig. 6 shows the deeper "
+        "plain net with the higher training error.",
+        "d": "Such a solution exists, but the optimiser does not find it: learning the identity "
+        "with a stack of nonlinear layers is hard. That gap between what a network can "
+        "represent and what SGD finds is the degradation problem.",
+    },
+    success=(
+        "The deeper plain network trains worse: its training error is higher, so this is an "
+        "optimisation difficulty (degradation), neither overfitting nor a lack of capacity."
+    ),
+)
+"""Section 5, asked before the plain-20 vs plain-56 race (the right letter: c)."""

@@ -3,6 +3,9 @@
 1. `check_residual_block`: the missing line of a residual block's `call`, y = ReLU(F(x) + x).
 2. `check_projection_parameters`: the trainable parameters of an option-B projection shortcut.
 
+Questions (graded with feedback for every wrong choice): `gradients_without_bn`,
+`option_a_costs_nothing`, `identity_gradient`.
+
 Examples:
 
 >>> from resnet_keras.course.exercises.nb02_residual_connections import check_residual_block
@@ -22,8 +25,15 @@ from keras import ops
 
 from resnet_keras.course.exercises._stubs import NotAttempted, stub_aware_exercise
 from resnet_keras.course.exercises.core import Incorrect
+from resnet_keras.course.exercises.questions import MultipleChoice
 
-__all__ = ["check_projection_parameters", "check_residual_block"]
+__all__ = [
+    "check_projection_parameters",
+    "check_residual_block",
+    "gradients_without_bn",
+    "identity_gradient",
+    "option_a_costs_nothing",
+]
 
 _FILTERS = 8
 _SUBLAYERS = ("conv1", "bn1", "conv2", "bn2")
@@ -208,3 +218,99 @@ def check_projection_parameters(projection_parameters):
             f"projection_parameters({in_channels}, {out_channels}) returned {value:,}. "
             + hints.get(value, "Count the 1x1 convolution's kernel and the BN after it.")
         )
+
+
+# --- questions ------------------------------------------------------------------------------
+
+gradients_without_bn = MultipleChoice(
+    "Question 1 · Gradients without batch normalisation",
+    "Section 4 measured plain-56 *with* batch normalisation: at initialisation its gradients "
+    "grow about 2,600 times from the last layer to the first. The next cell measures a plain "
+    "stack of 30 sigmoid layers *without* normalisation. Predict: how does the gradient at its "
+    "first sigmoid layer compare with the gradient at its last?",
+    {
+        "a": "Larger: it grows toward the input, as plain-56's did in section 4.",
+        "b": "Far smaller, a millionth or less: every layer multiplies the gradient by a small "
+        "factor (the sigmoid's derivative is at most 1/4), so it vanishes toward the input.",
+        "c": "About the same: without batch normalisation nothing rescales the gradient.",
+        "d": "That depends on the learning rate, which the cell does not say.",
+    },
+    answer="b",
+    feedback={
+        "a": "The growth of section 4 comes with batch normalisation in a deep plain network "
+        "(Yang et al. 2019). Without BN, each sigmoid layer multiplies the gradient by its "
+        "derivative, at most 1/4, times its weights: over 30 layers the product shrinks.",
+        "c": "The chain rule multiplies one factor per layer, and nothing has to rescale the "
+        "gradient for those factors to compound: with sigmoid derivatives of at most 1/4 they "
+        "are small, and 30 of them make a tiny product.",
+        "d": "The gradients are measured at initialisation, before any step: the learning rate "
+        "only scales the update made from a gradient, never the gradient itself.",
+    },
+    success=(
+        "Without normalisation and without shortcuts the gradient vanishes: the small factors "
+        "of 30 sigmoid layers multiply. With a shortcut around every layer the derivative of "
+        "each is 1 + (the layer's own), and the gradient arrives at the same order of magnitude."
+    ),
+)
+"""Section 4, asked before the 30-layer sigmoid stack (the right letter: b)."""
+
+option_a_costs_nothing = MultipleChoice(
+    "Question 2 · Why option A costs no parameters",
+    "An option-A shortcut turns a 16-channel 32×32 map into a 32-channel 16×16 map so that it "
+    "can be added to F(x). Why does it add no parameters to the network?",
+    {
+        "a": "It reuses the weights of the branch's first convolution, which already maps 16 "
+        "channels to 32.",
+        "b": "It holds a 1×1 convolution whose weights are frozen, and frozen weights are not "
+        "counted.",
+        "c": "The blocks that change the shape get no shortcut, so there is nothing to pay for.",
+        "d": "It keeps every other row and column (stride 2) and pads the new channels with "
+        "zeros: a fixed operation with nothing to learn.",
+    },
+    answer="d",
+    feedback={
+        "a": "No weights are shared: the branch's convolutions belong to F(x), and the shortcut "
+        "computes its output without any convolution at all.",
+        "b": "A 1×1 convolution on the shortcut is option B's projection, and it is counted "
+        "(16 × 32 weights plus its BN's gamma and beta for 16 -> 32). Option A has no weights, "
+        "frozen or not.",
+        "c": "Every block keeps its shortcut, the shape-changing ones included: that is the case "
+        "option A exists for. It makes x match F(x)'s shape by subsampling and zero-padding.",
+    },
+    success=(
+        "Subsampling and zero-padding are fixed operations: option A adds no weight, which is "
+        "why SeedResNet has exactly SeedNet's parameters (section 7)."
+    ),
+)
+"""Section 5, asked before option A is measured (the right letter: d)."""
+
+identity_gradient = MultipleChoice(
+    "Question 3 · Why the gradient gets through",
+    "In a residual block y = F(x) + x, suppose the branch F passes almost no gradient "
+    "(∂F/∂x ≈ 0). Why does the loss gradient still reach x?",
+    {
+        "a": "The addition doubles the gradient, so each of the two paths gets twice as much.",
+        "b": "The shortcut has weights of its own, trained to amplify the gradient.",
+        "c": "∂y/∂x = ∂F/∂x + I: the identity term hands the gradient arriving at y to x "
+        "unchanged, whatever F does.",
+        "d": "It does not: with ∂F/∂x ≈ 0 the block stops the gradient, and only batch "
+        "normalisation can restore it.",
+    },
+    answer="c",
+    feedback={
+        "a": "An addition copies the incoming gradient to both summands; it does not double "
+        "it. x receives ∂L/∂y · (∂F/∂x + I): the upstream gradient once through the identity, "
+        "plus whatever the branch adds.",
+        "b": "An identity shortcut has no weights at all (option A has none even where shapes "
+        "change). It is the + x itself, whose derivative is the identity, that carries the "
+        "gradient.",
+        "d": "That is what a plain layer does: there ∂y/∂x = ∂F/∂x ≈ 0. The residual block adds "
+        "the identity, so ∂y/∂x ≈ I; section 4 measured ResNet-56's gradients within one order "
+        "of magnitude across all 57 layers.",
+    },
+    success=(
+        "The derivative of + x is the identity, so the gradient at y reaches x in full, and "
+        "through a stack of blocks it reaches every earlier block directly."
+    ),
+)
+"""Section 1, asked in the exercises (the right letter: c)."""

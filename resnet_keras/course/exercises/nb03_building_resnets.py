@@ -4,6 +4,9 @@
 2. `check_block_macs`: the multiply-adds of the same block, counted by hand.
 3. `check_resnet32`: a CIFAR ResNet-32 assembled from `resnet_keras.BasicBlock`.
 
+Questions (graded with feedback for every wrong choice): `bottleneck_cost`,
+`preactivation_depth`.
+
 The block of exercises 1 and 2 is `BasicBlock(32, strides=2, shortcut="B")` applied to a
 32x32x16 feature map: the first block of stage 2 of a CIFAR ResNet with projection
 shortcuts. The checkers compare the learner's number with an analytic count, layer by
@@ -28,15 +31,18 @@ import numpy as np
 
 from resnet_keras._keras_compat import sublayers
 from resnet_keras.course.exercises.core import Incorrect, exercise
+from resnet_keras.course.exercises.questions import MultipleChoice
 
 __all__ = [
     "BLOCK",
     "RESNET32_MACS",
     "RESNET32_PARAMS",
     "basic_block_costs",
+    "bottleneck_cost",
     "check_block_macs",
     "check_block_params",
     "check_resnet32",
+    "preactivation_depth",
 ]
 
 BLOCK = {"input_shape": (32, 32, 16), "filters": 32, "strides": 2, "shortcut": "B"}
@@ -385,3 +391,80 @@ def check_resnet32(build=None, *, quiet=False):
 
 
 check_resnet32.title = _check_resnet32.title
+
+
+# --- questions ------------------------------------------------------------------------------
+
+bottleneck_cost = MultipleChoice(
+    "Question 1 · What the bottleneck buys",
+    "At conv2_x (56×56) a basic block maps 64 channels to 64 with two 3×3 convolutions; the "
+    "bottleneck block at the same place maps 256 channels to 256 with 1×1 (256 -> 64), 3×3 "
+    "(64 -> 64) and 1×1 (64 -> 256) convolutions. Predict: how do their costs compare, and why?",
+    {
+        "a": "The bottleneck costs about the same: the first 1×1 convolution shrinks 256 "
+        "channels to 64, so the expensive 3×3 convolution works on 64 channels, and a 1×1 "
+        "convolution costs a ninth of a 3×3 per pair of channels.",
+        "b": "The bottleneck costs about four times as much: it carries four times the channels "
+        "at every layer.",
+        "c": "The bottleneck costs about the same because it works on a map of half the "
+        "resolution.",
+        "d": "The bottleneck costs far less, because its 1×1 convolutions cost nothing.",
+    },
+    answer="a",
+    feedback={
+        "b": "Only the block's input and output have 256 channels. Inside, the 1×1 reduction "
+        "leaves the 3×3 convolution 64 channels, and the 1×1 convolutions hold 1 weight per "
+        "pair of channels instead of 9.",
+        "c": "Both are measured at the same place, conv2_x at 56×56 with stride 1: the same "
+        "positions. The saving comes from the channels, not from the resolution.",
+        "d": "A 1×1 convolution from 256 to 64 channels still has 256 × 64 = 16,384 weights and "
+        "as many multiply-adds per position; the two of them hold almost half of the block's "
+        "weights. They are cheap per pair of channels, not free.",
+    },
+    success=(
+        "Squeeze, convolve, expand: the 3×3 convolution sees 64 channels only, so four times "
+        "the channels cost about what a basic block costs (He et al. 2016, Fig. 5), and "
+        "ResNet-50 about what ResNet-34 costs."
+    ),
+)
+"""Section 3, asked before the basic and bottleneck blocks are measured (the right letter: a)."""
+
+preactivation_depth = MultipleChoice(
+    "Question 2 · Why pre-activation pays off with depth",
+    "He et al. (2016b) report CIFAR-10 test errors of the original and the pre-activation "
+    "networks: ResNet-110 6.61% and 6.37%, ResNet-1001 7.61% and 4.92%. Why does moving BN "
+    "and ReLU before the convolutions help the 1001-layer network so much more than the "
+    "110-layer one?",
+    {
+        "a": "Pre-activation blocks hold more parameters (a BN in front of every block), and "
+        "the 1001-layer network, with the most blocks, gains the most capacity from them.",
+        "b": "With nothing after the addition, the shortcut path is a pure identity: signal and "
+        "gradient pass unchanged from block to block. The original block's ReLU after every "
+        "addition acts on that path once per block, which matters little over 54 blocks and a "
+        "lot over 333.",
+        "c": "ResNet-1001 overfits CIFAR-10's 50,000 images, and pre-activation, which "
+        "normalises the input of every weight layer, regularises it; ResNet-110 is too small to "
+        "need that.",
+        "d": "Pre-activation takes the ReLUs out of the blocks, and without ReLUs a 1001-layer "
+        "network has no units that can die or clip its signal.",
+    },
+    answer="b",
+    feedback={
+        "a": "Moving BN and ReLU changes no convolution: both variants have essentially the "
+        "same parameters. What differs is where the nonlinearity sits, on the shortcut path "
+        "or off it.",
+        "c": "He et al. (2016b) do see BN before the weights regularise a little, but that is "
+        "not what sets the 1001-layer network apart: the original ResNet-1001's training error "
+        "falls very slowly at the start, an optimisation difficulty that the clean identity "
+        "path removes.",
+        "d": "A pre-activation block has as many ReLUs as the original, two: the one that "
+        "followed the addition moves into the branch, in front of a convolution. What is gone "
+        "is a ReLU on the shortcut path, not the ReLUs.",
+    },
+    success=(
+        "No ReLU after the addition: x_L = x_l + the sum of the residuals in between, so the "
+        "signal and the gradient cross hundreds of blocks unchanged. The deeper the network, "
+        "the more blocks the original's ReLU would act on."
+    ),
+)
+"""The exercises, recalling notebook 02's section 6 (the right letter: b)."""

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["dataset_name", "paper_epochs", "steps_per_epoch"]
+__all__ = ["QUESTION_ANSWERS", "dataset_name", "paper_epochs", "steps_per_epoch"]
+
+QUESTION_ANSWERS = {
+    "auto_offline": "c",
+}
+"""The right letter of each conceptual question of the notebook (its checker module's
+object of that name)."""
 
 
 def dataset_name(info):

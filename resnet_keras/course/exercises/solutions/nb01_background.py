@@ -6,7 +6,14 @@ import math
 
 import keras
 
-__all__ = ["CONV3_PARAMETERS", "conv_translation", "expected_initial_loss"]
+__all__ = ["CONV3_PARAMETERS", "QUESTION_ANSWERS", "conv_translation", "expected_initial_loss"]
+
+QUESTION_ANSWERS = {
+    "batch_norm_at_test_time": "b",
+    "degradation_not_overfitting": "c",
+}
+"""The right letter of each conceptual question of the notebook (its checker module's
+object of that name)."""
 
 CONV3_PARAMETERS = 3 * 3 * 128 * 256 + 256
 """nn.Conv2d(128, 256, kernel_size=3, padding=1): 3x3x128 weights per filter, 256 filters, 256

@@ -5,7 +5,15 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-__all__ = ["ResidualBlock", "projection_parameters"]
+__all__ = ["QUESTION_ANSWERS", "ResidualBlock", "projection_parameters"]
+
+QUESTION_ANSWERS = {
+    "gradients_without_bn": "b",
+    "option_a_costs_nothing": "d",
+    "identity_gradient": "c",
+}
+"""The right letter of each conceptual question of the notebook (its checker module's
+object of that name)."""
 
 
 @keras.saving.register_keras_serializable(package="resnet_keras_solutions")

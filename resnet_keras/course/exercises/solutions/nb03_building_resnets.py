@@ -5,6 +5,13 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+QUESTION_ANSWERS = {
+    "bottleneck_cost": "a",
+    "preactivation_depth": "b",
+}
+"""The right letter of each conceptual question of the notebook (its checker module's
+object of that name)."""
+
 # Exercise 1: BasicBlock(32, strides=2, shortcut="B") on a 32x32x16 input.
 # A KxK convolution from C_in to C_out channels holds K*K*C_in*C_out weights (no bias:
 # the BN after it has a shift, beta); a BN layer trains gamma and beta, 2*C values.
