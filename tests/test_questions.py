@@ -1,6 +1,7 @@
 """Conceptual questions: each wrong choice told why, the right one accepted, one per notebook."""
 
 import importlib
+import json
 import pathlib
 
 import pytest
@@ -25,6 +26,31 @@ def _questions():
 
 
 QUESTIONS = _questions()
+
+
+def test_each_notebook_asks_at_least_one_question():
+    for path in NOTEBOOKS:
+        (name,) = [name for name in MODULES if name.startswith(f"nb{path.stem[:2]}_")]
+        module = importlib.import_module(f"resnet_keras.course.exercises.{name}")
+        asked = [
+            name
+            for name, value in vars(module).items()
+            if isinstance(value, (MultipleChoice, NumericAnswer))
+        ]
+        code = "\n".join(
+            "".join(cell["source"])
+            for cell in json.loads(path.read_text())["cells"]
+            if cell["cell_type"] == "code"
+        )
+        assert any(f"{name}(None)" in code for name in asked), f"{path.name} grades no question"
+        # The 07 notebook asks each of the seed article's three FAQ questions this way too.
+    faq = importlib.import_module("resnet_keras.course.exercises.nb07_faq")
+    titles = [value.title for value in vars(faq).values() if isinstance(value, MultipleChoice)]
+    assert sorted(title.split(" · ")[0] for title in titles if title.startswith("FAQ")) == [
+        "FAQ 1",
+        "FAQ 2",
+        "FAQ 3",
+    ]
 
 
 @pytest.mark.parametrize(
