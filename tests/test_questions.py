@@ -43,7 +43,7 @@ def test_each_notebook_asks_at_least_one_question():
             if cell["cell_type"] == "code"
         )
         assert any(f"{name}(None)" in code for name in asked), f"{path.name} grades no question"
-        # The 07 notebook asks each of the seed article's three FAQ questions this way too.
+    # The 07 notebook asks each of the seed article's three FAQ questions this way too.
     faq = importlib.import_module("resnet_keras.course.exercises.nb07_faq")
     titles = [value.title for value in vars(faq).values() if isinstance(value, MultipleChoice)]
     assert sorted(title.split(" · ")[0] for title in titles if title.startswith("FAQ")) == [
