@@ -15,7 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 WORKERS ?= 2
 XDIST := -n $(WORKERS) --dist loadfile
 
-.PHONY: setup setup-min test test-unit test-backends test-notebooks test-min test-lean lint course lab bench clean
+.PHONY: setup setup-min test test-unit test-backends test-notebooks executed-notebooks test-site test-min test-lean lint course book browser lab bench clean
 
 setup: $(STAMP)
 
@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[course,dev,jax,torch]'
+	$(PY) -m pip install --quiet -e '.[book,course,dev,jax,torch]'
 	touch $(STAMP)
 
 lint: setup
@@ -41,9 +41,43 @@ test-backends: setup
 	KERAS_BACKEND=torch $(VENV)/bin/pytest -q -m backend tests
 
 test-notebooks: setup
-	if ls notebooks/*.ipynb >/dev/null 2>&1; then \
-	  RESNET_KERAS_PROFILE=ci KERAS_BACKEND=tensorflow $(VENV)/bin/pytest -q -p no:cacheprovider $(XDIST) --nbval-lax notebooks/; \
-	else echo "no notebooks yet"; fi
+	RESNET_KERAS_PROFILE=ci KERAS_BACKEND=tensorflow $(VENV)/bin/pytest -q -p no:cacheprovider $(XDIST) --nbval-lax notebooks/
+
+# The site is built from executed notebooks, and nbval keeps none: the course's runner executes
+# them a second time (ci profile, $(WORKERS) at a time, about 2 minutes on CI's 2 cores) into
+# build/ci/notebooks/, a run that fails on any cell's error as nbval does.
+CI_BUILD := build/ci
+executed-notebooks: setup
+	rm -rf $(CI_BUILD)
+	RESNET_KERAS_PROFILE=ci KERAS_BACKEND=tensorflow $(PY) -m resnet_keras.course \
+	  --profile ci --jobs $(WORKERS) --build $(CI_BUILD)
+
+# The course's website: Sphinx with myst-nb and sphinx-book-theme (book/conf.py) renders the
+# executed notebooks of $(1)/notebooks/ with book/index.md into $(1)/site/; Sphinx executes
+# nothing. -W: a warning (a broken reference, a page missing from the navigation) fails it.
+define build-site
+rm -rf $(1)/book-src $(1)/site
+mkdir -p $(1)/book-src
+cp book/index.md $(1)/notebooks/[0-9][0-9]_*.ipynb $(1)/book-src/
+$(VENV)/bin/sphinx-build -q -W --keep-going -b html -c book $(1)/book-src $(1)/site
+endef
+
+# The site of the ci run, checked in headless Chromium (tests/test_site.py): every page loads
+# from 127.0.0.1 alone without a console error or a missing image, the math is typeset, the
+# chapters are listed in course order, each has its Colab link and folded hints, search works.
+test-site: executed-notebooks browser
+	$(call build-site,$(CI_BUILD))
+	RESNET_KERAS_SITE=$(CI_BUILD)/site $(VENV)/bin/pytest -q -p no:cacheprovider tests/test_site.py
+
+# Debian's Chromium for test-site; Playwright (the `book` extra) drives it and downloads no
+# browser of its own. Elsewhere, put a Chromium on PATH as `chromium` or set CHROMIUM.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@if [ -n "$$CHROMIUM" ] || command -v chromium >/dev/null; then :; \
+	elif command -v apt-get >/dev/null; then \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	else echo "no chromium and no apt-get: install Chromium, or set CHROMIUM=/path/to/it" >&2; exit 1; fi
 
 # The floors of pyproject.toml, tested: the unit tests and two short notebooks on the
 # TensorFlow backend, with the releases of min-versions.txt (about 9 minutes, install
@@ -75,10 +109,15 @@ test-lean:
 	$(VENV_LEAN)/bin/python -m pip install --quiet . jax
 	cd tests && KERAS_BACKEND=jax ../$(VENV_LEAN)/bin/python lean_environment_check.py
 
-test: lint test-unit test-backends test-notebooks test-min test-lean
+test: lint test-unit test-backends test-notebooks test-site test-min test-lean
 
 course: setup
 	$(PY) -m resnet_keras.course
+
+# The course as a website, build/site/index.html: `make course` (this machine's profile), then
+# the site of its executed notebooks. To read it: python3 -m http.server -d build/site 8000
+book: course
+	$(call build-site,build)
 
 lab: setup
 	$(VENV)/bin/jupyter lab notebooks/

@@ -4,7 +4,9 @@
 profile that fits the machine (ci, cpu or gpu; CIFAR-10 where it can be had,
 the offline dataset otherwise), writes the executed copies to
 `build/notebooks/` and HTML pages with their outputs to `build/html/`, shows
-progress, and ends with a table of notebooks, status and time.
+progress, and ends with a table of notebooks, status and time. `--jobs 2` runs two
+notebooks at a time (each in its own process and kernel); `make book` builds the
+course's website from the executed copies.
 """
 
 from __future__ import annotations
@@ -37,14 +39,24 @@ def colab_url(notebook_name):
     return f"{COLAB_BASE}/notebooks/{notebook_name}"
 
 
-def run_notebook(path, output_dir, html_dir, timeout=1800, environment=None):
-    """Executes one notebook; returns (status, seconds, error line or "")."""
+def run_notebook(path, output_dir, html_dir, timeout=1800, environment=None, log_dir=None):
+    """Executes one notebook; returns (status, seconds, error line or "").
+
+    With `log_dir`, what the kernel process writes to its stderr (TensorFlow's C++ log lines,
+    which no cell output shows) goes to `log_dir/NAME.stderr.txt` instead of the terminal;
+    the file is kept when it holds something.
+    """
+    import warnings
+
     import nbformat
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError
     from nbconvert import HTMLExporter
+    from nbformat.warnings import MissingIDFieldWarning
 
-    notebook = nbformat.read(path, as_version=4)
+    with warnings.catch_warnings():
+        # nbformat gives the cells without an id one as it reads them; the warning says so.
+        warnings.simplefilter("ignore", MissingIDFieldWarning)
+        notebook = nbformat.read(path, as_version=4)
     from traitlets.config import Config
 
     sockets = pathlib.Path(tempfile.mkdtemp(prefix="resnet-keras-kernel-"))
@@ -60,11 +72,15 @@ def run_notebook(path, output_dir, html_dir, timeout=1800, environment=None):
     )
     saved = dict(os.environ)
     os.environ.update(environment or {})
+    log = None
+    if log_dir is not None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log = open(log_dir / f"{path.stem}.stderr.txt", "w", encoding="utf-8")
     start = time.perf_counter()
     status, message = "ok", ""
     try:
-        client.execute()
-    except CellExecutionError as error:
+        client.execute(**({"stderr": log} if log else {}))
+    except Exception as error:  # a failed cell, a timeout, a kernel that died
         status = "failed"
         lines = [line for line in str(error).strip().splitlines() if line.strip()]
         message = lines[-1] if lines else type(error).__name__
@@ -72,6 +88,10 @@ def run_notebook(path, output_dir, html_dir, timeout=1800, environment=None):
         os.environ.clear()
         os.environ.update(saved)
         shutil.rmtree(sockets, ignore_errors=True)
+        if log:
+            log.close()
+            if not pathlib.Path(log.name).stat().st_size:
+                pathlib.Path(log.name).unlink()
     seconds = time.perf_counter() - start
     nbformat.write(notebook, output_dir / path.name)
     body, _ = HTMLExporter().from_notebook_node(notebook)
@@ -89,6 +109,9 @@ def main(argv=None):
     parser.add_argument("--profile", choices=("ci", "cpu", "gpu"), help="override the profile")
     parser.add_argument("--only", nargs="*", default=None, help="name prefixes, e.g. 01 04")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per cell")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="notebooks run at a time, each in its own process"
+    )
     arguments = parser.parse_args(argv)
 
     from resnet_keras.course.profiles import detect_profile
@@ -103,19 +126,45 @@ def main(argv=None):
     profile, reason = detect_profile(arguments.profile)
     output_dir = pathlib.Path(arguments.build) / "notebooks"
     html_dir = pathlib.Path(arguments.build) / "html"
+    log_dir = pathlib.Path(arguments.build) / "logs"
     output_dir.mkdir(parents=True, exist_ok=True)
     html_dir.mkdir(parents=True, exist_ok=True)
     print(f"Running {len(paths)} notebooks in the '{profile}' profile ({reason}).")
 
     environment = {"RESNET_KERAS_PROFILE": profile}
-    rows = []
-    for index, path in enumerate(paths, start=1):
-        print(f"[{index}/{len(paths)}] {path.name} ...", end=" ", flush=True)
-        status, seconds, message = run_notebook(
-            path.resolve(), output_dir, html_dir, arguments.timeout, environment
-        )
-        print(f"{status} in {seconds:.0f} s" + (f": {message}" if message else ""), flush=True)
-        rows.append((path.name, status, seconds))
+    jobs = max(1, min(arguments.jobs, len(paths)))
+    results = {}
+    if jobs == 1:
+        for index, path in enumerate(paths, start=1):
+            print(f"[{index}/{len(paths)}] {path.name} ...", end=" ", flush=True)
+            results[path.name] = run_notebook(
+                path.resolve(), output_dir, html_dir, arguments.timeout, environment, log_dir
+            )
+            _print_result(results[path.name])
+    else:
+        # One process per notebook at a time: run_notebook sets the kernel's environment
+        # through os.environ, which threads would share.
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = {
+                pool.submit(
+                    run_notebook,
+                    path.resolve(),
+                    output_dir.resolve(),
+                    html_dir.resolve(),
+                    arguments.timeout,
+                    environment,
+                    log_dir.resolve(),
+                ): path.name
+                for path in paths
+            }
+            for index, future in enumerate(as_completed(futures), start=1):
+                name = futures[future]
+                results[name] = future.result()
+                print(f"[{index}/{len(paths)}] {name} ...", end=" ", flush=True)
+                _print_result(results[name])
+    rows = [(path.name, results[path.name][0], results[path.name][1]) for path in paths]
 
     width = max(len(name) for name, _, _ in rows)
     print()
@@ -125,8 +174,15 @@ def main(argv=None):
     total = sum(seconds for _, _, seconds in rows)
     print(f"{'total'.ljust(width)}          {total:6.0f} s")
     print(f"\nExecuted notebooks: {output_dir}/   HTML: {html_dir}/index.html")
+    if any(log_dir.glob("*.stderr.txt")):
+        print(f"The kernels' stderr: {log_dir}/")
     _write_index(html_dir, rows, profile)
     return 0 if all(status == "ok" for _, status, _ in rows) else 1
+
+
+def _print_result(result):
+    status, seconds, message = result
+    print(f"{status} in {seconds:.0f} s" + (f": {message}" if message else ""), flush=True)
 
 
 def _write_index(html_dir, rows, profile):
