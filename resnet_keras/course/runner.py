@@ -143,10 +143,14 @@ def main(argv=None):
             _print_result(results[path.name])
     else:
         # One process per notebook at a time: run_notebook sets the kernel's environment
-        # through os.environ, which threads would share.
+        # through os.environ, which threads would share. The workers are spawned, not forked:
+        # a fork of a process that has started TensorFlow's threads (a test, a notebook) can
+        # crash in the child (a segfault in CI's run of this runner under pytest).
+        import multiprocessing
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=spawn) as pool:
             futures = {
                 pool.submit(
                     run_notebook,
