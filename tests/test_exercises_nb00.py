@@ -1,13 +1,10 @@
 """Tests of the checked exercises of notebook 00 (setup)."""
 
-import json
 import math
-import pathlib
 
 import pytest
 
 from resnet_keras.course.exercises import nb00_setup as nb00
-from resnet_keras.course.exercises.questions import MultipleChoice
 from resnet_keras.course.exercises.solutions import nb00_setup as solutions
 from resnet_keras.data import DataInfo
 
@@ -114,23 +111,3 @@ def test_paper_epochs_accepts_both_readings_of_the_paper_and_explains_the_other(
 def test_paper_epochs_rejects_typical_mistakes(answer, feedback):
     verdict = nb00.check_paper_epochs(answer, quiet=True)
     assert verdict.status == "incorrect" and feedback in verdict.message
-
-
-# --- questions ------------------------------------------------------------------------------
-
-NOTEBOOK = pathlib.Path(__file__).resolve().parents[1] / "notebooks" / "00_setup.ipynb"
-
-
-def test_every_question_has_its_right_letter_recorded():
-    asked = {name for name, value in vars(nb00).items() if isinstance(value, MultipleChoice)}
-    assert asked and asked == set(solutions.QUESTION_ANSWERS)
-
-
-@pytest.mark.parametrize("name", sorted(solutions.QUESTION_ANSWERS))
-def test_the_solution_letter_passes_and_the_notebook_asks_the_question(name):
-    question = getattr(nb00, name)
-    assert question(solutions.QUESTION_ANSWERS[name], quiet=True).passed
-    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
-    code = "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
-    # Shown with its choices, and left unanswered (None) for the learner.
-    assert f"display({name})" in code and f"{name}(None)" in code

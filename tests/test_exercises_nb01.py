@@ -1,14 +1,11 @@
 """Tests of the checked exercises of notebook 01 (background)."""
 
-import json
 import math
-import pathlib
 
 import keras
 import pytest
 
 from resnet_keras.course.exercises import nb01_background as nb01
-from resnet_keras.course.exercises.questions import MultipleChoice
 from resnet_keras.course.exercises.solutions import nb01_background as solutions
 
 
@@ -87,23 +84,3 @@ def test_initial_loss_accepts_the_solution():
 def test_initial_loss_rejects_typical_mistakes(wrong, feedback):
     verdict = nb01.check_initial_loss(wrong, quiet=True)
     assert verdict.status == "incorrect" and feedback in verdict.message
-
-
-# --- questions ------------------------------------------------------------------------------
-
-NOTEBOOK = pathlib.Path(__file__).resolve().parents[1] / "notebooks" / "01_background.ipynb"
-
-
-def test_every_question_has_its_right_letter_recorded():
-    asked = {name for name, value in vars(nb01).items() if isinstance(value, MultipleChoice)}
-    assert asked and asked == set(solutions.QUESTION_ANSWERS)
-
-
-@pytest.mark.parametrize("name", sorted(solutions.QUESTION_ANSWERS))
-def test_the_solution_letter_passes_and_the_notebook_asks_the_question(name):
-    question = getattr(nb01, name)
-    assert question(solutions.QUESTION_ANSWERS[name], quiet=True).passed
-    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
-    code = "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
-    # Shown with its choices, and left unanswered (None) for the learner.
-    assert f"display({name})" in code and f"{name}(None)" in code

@@ -1,13 +1,9 @@
 """Tests of the checked exercises of notebook 02 (residual connections)."""
 
-import json
-import pathlib
-
 import pytest
 from keras import layers, ops
 
 from resnet_keras.course.exercises import nb02_residual_connections as nb02
-from resnet_keras.course.exercises.questions import MultipleChoice
 from resnet_keras.course.exercises.solutions import nb02_residual_connections as solutions
 
 
@@ -135,23 +131,3 @@ def test_projection_parameters_not_attempted():
     assert nb02.check_projection_parameters(None, quiet=True).status == "not attempted"
     stub = nb02.check_projection_parameters(lambda i, o: None, quiet=True)
     assert stub.status == "not attempted"
-
-
-# --- questions ------------------------------------------------------------------------------
-
-NOTEBOOK = pathlib.Path(__file__).resolve().parents[1] / "notebooks/02_residual_connections.ipynb"
-
-
-def test_every_question_has_its_right_letter_recorded():
-    asked = {name for name, value in vars(nb02).items() if isinstance(value, MultipleChoice)}
-    assert asked and asked == set(solutions.QUESTION_ANSWERS)
-
-
-@pytest.mark.parametrize("name", sorted(solutions.QUESTION_ANSWERS))
-def test_the_solution_letter_passes_and_the_notebook_asks_the_question(name):
-    question = getattr(nb02, name)
-    assert question(solutions.QUESTION_ANSWERS[name], quiet=True).passed
-    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
-    code = "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
-    # Shown with its choices, and left unanswered (None) for the learner.
-    assert f"display({name})" in code and f"{name}(None)" in code

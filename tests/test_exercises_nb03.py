@@ -1,8 +1,5 @@
 """Tests of the checked exercises of notebook 03 (building ResNets)."""
 
-import json
-import pathlib
-
 import keras
 import numpy as np
 import pytest
@@ -11,7 +8,6 @@ from keras import layers
 import resnet_keras as rk
 from resnet_keras.analysis import count_macs, count_trainable_params
 from resnet_keras.course.exercises import nb03_building_resnets as nb03
-from resnet_keras.course.exercises.questions import MultipleChoice
 from resnet_keras.course.exercises.solutions import nb03_building_resnets as solutions
 from resnet_keras.layers import BasicBlock
 
@@ -189,23 +185,3 @@ def test_resnet32_reports_errors_and_wrong_types():
     verdict = nb03.check_resnet32(broken, quiet=True)
     assert status(verdict) == "error" and "oops" in verdict.message
     assert status(nb03.check_resnet32(lambda: 32, quiet=True)) == "incorrect"
-
-
-# --- questions ------------------------------------------------------------------------------
-
-NOTEBOOK = pathlib.Path(__file__).resolve().parents[1] / "notebooks" / "03_building_resnets.ipynb"
-
-
-def test_every_question_has_its_right_letter_recorded():
-    asked = {name for name, value in vars(nb03).items() if isinstance(value, MultipleChoice)}
-    assert asked and asked == set(solutions.QUESTION_ANSWERS)
-
-
-@pytest.mark.parametrize("name", sorted(solutions.QUESTION_ANSWERS))
-def test_the_solution_letter_passes_and_the_notebook_asks_the_question(name):
-    question = getattr(nb03, name)
-    assert question(solutions.QUESTION_ANSWERS[name], quiet=True).passed
-    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
-    code = "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
-    # Shown with its choices, and left unanswered (None) for the learner.
-    assert f"display({name})" in code and f"{name}(None)" in code

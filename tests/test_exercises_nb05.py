@@ -1,14 +1,10 @@
 """Tests of the checked exercises of notebook 05 (pitfalls)."""
 
-import json
-import pathlib
-
 import numpy as np
 import pytest
 from keras import layers, ops
 
 from resnet_keras.course.exercises import nb05_pitfalls as nb05
-from resnet_keras.course.exercises.questions import MultipleChoice
 from resnet_keras.course.exercises.solutions import nb05_pitfalls as solutions
 from resnet_keras.training import LRFinderResult, suggest_learning_rate
 
@@ -190,23 +186,3 @@ def test_learning_rate_range_ignores_an_early_dip():
     assert low > 3e-4
     verdict = nb05.check_learning_rate_choice(1e-5, curve, quiet=True)
     assert "too low" in verdict.message
-
-
-# --- questions ------------------------------------------------------------------------------
-
-NOTEBOOK = pathlib.Path(__file__).resolve().parents[1] / "notebooks" / "05_pitfalls.ipynb"
-
-
-def test_every_question_has_its_right_letter_recorded():
-    asked = {name for name, value in vars(nb05).items() if isinstance(value, MultipleChoice)}
-    assert asked and asked == set(solutions.QUESTION_ANSWERS)
-
-
-@pytest.mark.parametrize("name", sorted(solutions.QUESTION_ANSWERS))
-def test_the_solution_letter_passes_and_the_notebook_asks_the_question(name):
-    question = getattr(nb05, name)
-    assert question(solutions.QUESTION_ANSWERS[name], quiet=True).passed
-    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
-    code = "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
-    # Shown with its choices, and left unanswered (None) for the learner.
-    assert f"display({name})" in code and f"{name}(None)" in code

@@ -1,8 +1,5 @@
 """Tests of the checked exercises of notebook 06 (beyond ResNet)."""
 
-import json
-import pathlib
-
 import keras
 import numpy as np
 import pytest
@@ -10,7 +7,6 @@ from keras import layers, ops
 
 from resnet_keras import count_macs
 from resnet_keras.course.exercises import nb06_beyond_resnet as nb06
-from resnet_keras.course.exercises.questions import MultipleChoice
 from resnet_keras.course.exercises.solutions import nb06_beyond_resnet as solutions
 
 # --- exercise 1 -----------------------------------------------------------------------------
@@ -161,23 +157,3 @@ def test_drop_path_rejects_typical_mistakes(answer, words):
     verdict = nb06.check_drop_path(answer, quiet=True)
     assert verdict.status == "incorrect", verdict.message
     assert words in verdict.message
-
-
-# --- questions ------------------------------------------------------------------------------
-
-NOTEBOOK = pathlib.Path(__file__).resolve().parents[1] / "notebooks" / "06_beyond_resnet.ipynb"
-
-
-def test_every_question_has_its_right_letter_recorded():
-    asked = {name for name, value in vars(nb06).items() if isinstance(value, MultipleChoice)}
-    assert asked and asked == set(solutions.QUESTION_ANSWERS)
-
-
-@pytest.mark.parametrize("name", sorted(solutions.QUESTION_ANSWERS))
-def test_the_solution_letter_passes_and_the_notebook_asks_the_question(name):
-    question = getattr(nb06, name)
-    assert question(solutions.QUESTION_ANSWERS[name], quiet=True).passed
-    cells = json.loads(NOTEBOOK.read_text(encoding="utf-8"))["cells"]
-    code = "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
-    # Shown with its choices, and left unanswered (None) for the learner.
-    assert f"display({name})" in code and f"{name}(None)" in code

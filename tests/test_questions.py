@@ -28,22 +28,31 @@ def _questions():
 QUESTIONS = _questions()
 
 
-def test_each_notebook_asks_at_least_one_question():
-    for path in NOTEBOOKS:
-        (name,) = [name for name in MODULES if name.startswith(f"nb{path.stem[:2]}_")]
-        module = importlib.import_module(f"resnet_keras.course.exercises.{name}")
-        asked = [
-            name
-            for name, value in vars(module).items()
-            if isinstance(value, (MultipleChoice, NumericAnswer))
-        ]
-        code = "\n".join(
-            "".join(cell["source"])
-            for cell in json.loads(path.read_text())["cells"]
-            if cell["cell_type"] == "code"
-        )
-        assert any(f"{name}(None)" in code for name in asked), f"{path.name} grades no question"
-    # The 07 notebook asks each of the seed article's three FAQ questions this way too.
+def _notebook_code(module_name):
+    (path,) = [path for path in NOTEBOOKS if module_name.startswith(f"nb{path.stem[:2]}_")]
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    return "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "code")
+
+
+@pytest.mark.parametrize("module_name", MODULES)
+def test_each_notebook_asks_its_questions_and_their_answers_pass(module_name):
+    module = importlib.import_module(f"resnet_keras.course.exercises.{module_name}")
+    solutions = importlib.import_module(f"resnet_keras.course.exercises.solutions.{module_name}")
+    asked = {
+        name
+        for name, value in vars(module).items()
+        if isinstance(value, (MultipleChoice, NumericAnswer))
+    }
+    # At least one per notebook, each with its answer recorded apart, like every solution.
+    assert asked and asked == set(solutions.QUESTION_ANSWERS)
+    code = _notebook_code(module_name)
+    for name in sorted(asked):
+        assert getattr(module, name)(solutions.QUESTION_ANSWERS[name], quiet=True).passed, name
+        # Shown with its choices, and left unanswered (None) for the learner.
+        assert f"display({name})" in code and f"{name}(None)" in code, name
+
+
+def test_the_faq_notebook_asks_the_articles_three_questions():
     faq = importlib.import_module("resnet_keras.course.exercises.nb07_faq")
     titles = [value.title for value in vars(faq).values() if isinstance(value, MultipleChoice)]
     assert sorted(title.split(" · ")[0] for title in titles if title.startswith("FAQ")) == [

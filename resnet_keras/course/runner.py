@@ -133,13 +133,19 @@ def main(argv=None):
 
     environment = {"RESNET_KERAS_PROFILE": profile}
     jobs = max(1, min(arguments.jobs, len(paths)))
+    # What every notebook's run shares, as absolute paths: a worker process may start elsewhere.
+    shared = (
+        output_dir.resolve(),
+        html_dir.resolve(),
+        arguments.timeout,
+        environment,
+        log_dir.resolve(),
+    )
     results = {}
     if jobs == 1:
         for index, path in enumerate(paths, start=1):
             print(f"[{index}/{len(paths)}] {path.name} ...", end=" ", flush=True)
-            results[path.name] = run_notebook(
-                path.resolve(), output_dir, html_dir, arguments.timeout, environment, log_dir
-            )
+            results[path.name] = run_notebook(path.resolve(), *shared)
             _print_result(results[path.name])
     else:
         # One process per notebook at a time: run_notebook sets the kernel's environment
@@ -152,16 +158,7 @@ def main(argv=None):
         spawn = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=jobs, mp_context=spawn) as pool:
             futures = {
-                pool.submit(
-                    run_notebook,
-                    path.resolve(),
-                    output_dir.resolve(),
-                    html_dir.resolve(),
-                    arguments.timeout,
-                    environment,
-                    log_dir.resolve(),
-                ): path.name
-                for path in paths
+                pool.submit(run_notebook, path.resolve(), *shared): path.name for path in paths
             }
             for index, future in enumerate(as_completed(futures), start=1):
                 name = futures[future]

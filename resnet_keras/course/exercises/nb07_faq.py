@@ -922,12 +922,15 @@ def check_learning_rate(answer):
     if is_unattempted(answer.get("learning_rate")):
         raise Incorrect('Set "learning_rate" to the LR you choose.')
     chosen = _number(answer["learning_rate"], '"learning_rate"')
-    _check_candidates(chosen, candidates, finder)
-    return _judge_learning_rate(chosen, _validation_scores(train, candidates), finder)
+    region = _check_candidates(chosen, candidates, finder)
+    return _judge_learning_rate(chosen, _validation_scores(train, candidates), region)
 
 
 def _check_candidates(chosen, candidates, finder):
-    """What can be judged before any training: count, spread, the choice among them, range."""
+    """What can be judged before any training: count, spread, the choice among them, range.
+
+    Returns the finder's useful region `(low, high)`.
+    """
     if len(candidates) < 3:
         raise Incorrect(
             f"You compared {len(candidates)} LR(s); compare at least 3, spread on a log scale "
@@ -963,11 +966,15 @@ def _check_candidates(chosen, candidates, finder):
             f"falling near {low:.2g}): training at it barely moves. Validate candidates between "
             f"{low:.2g} and {high:.2g}."
         )
+    return low, high
 
 
-def _judge_learning_rate(chosen, scores, finder):
-    """The verdict on the checker's mean validation accuracy per candidate LR."""
-    low, high = finder_region(finder)
+def _judge_learning_rate(chosen, scores, region):
+    """The verdict on the checker's mean validation accuracy per candidate LR.
+
+    `region` is the finder's `(low, high)`, which the message quotes.
+    """
+    low, high = region
     best = max(scores, key=scores.get)
     mine = next(score for lr, score in scores.items() if math.isclose(lr, chosen, rel_tol=1e-6))
     table = ", ".join(f"{lr:g}: {score:.1%}" for lr, score in sorted(scores.items()))

@@ -10,17 +10,16 @@ import tensorflow as tf
 __all__ = [
     "GPU_TOTAL_STEPS",
     "QUESTION_ANSWERS",
-    "STEPS_PER_EPOCH",
     "paper_learning_rate",
     "train_step",
 ]
 
-QUESTION_ANSWERS = {"he_initialisation": "b", "learning_rate_drop": "c"}
-"""The right letter of each multiple-choice question of the notebook (its checker module's
-object of that name)."""
-
-STEPS_PER_EPOCH = math.ceil(50_000 / 128)
-"""The answer of the numeric question `steps_in_an_epoch`: 391 batches, the last of 80 images."""
+QUESTION_ANSWERS = {
+    "he_initialisation": "b",
+    "learning_rate_drop": "c",
+    "steps_in_an_epoch": math.ceil(50_000 / 128),  # 391 batches, the last of 80 images
+}
+"""The answer of each question of the notebook (its checker module's object of that name)."""
 
 GPU_TOTAL_STEPS = 182 * math.ceil((50_000 - 5_000) / 128)
 """The gpu profile: 45,000 training images in 352 batches of 128 (the last one holds 72
