@@ -1,7 +1,8 @@
 """resnet_keras: residual networks for image classification with Keras 3.
 
 The public face of the library: the model builders, the analysis helpers and
-the submodules (`layers`, `models`, `analysis`, ...). `import resnet_keras` needs
+the submodules (`layers`, `models`, `analysis`; `lesion`, `landscape` and `saliency`
+for looking inside a trained network, ...). `import resnet_keras` needs
 only Keras and NumPy; the modules that need more import it when first used:
 `data` and `training` (TensorFlow and tensorflow-datasets, for tf.data) and `plots`
 (matplotlib and scikit-learn). The course's machinery (profiles, exercises, the
@@ -21,7 +22,7 @@ from resnet_keras import _runtime  # noqa: F401, I001
 from resnet_keras import _native_logs  # noqa: F401
 
 
-from resnet_keras import analysis, layers, models
+from resnet_keras import analysis, landscape, layers, lesion, models, saliency
 from resnet_keras._optional import import_module as _import_module
 from resnet_keras._runtime import onednn_enabled
 from resnet_keras.analysis import count_macs, count_trainable_params, gradient_norms
@@ -97,6 +98,8 @@ __all__ = [
     "data",
     "find_learning_rate",
     "fit",
+    "landscape",
+    "lesion",
     "load",
     "show_images",
     "train_with_gradient_tape",
@@ -106,5 +109,6 @@ __all__ = [
     "models",
     "onednn_enabled",
     "plots",
+    "saliency",
     "set_determinism",
 ]

@@ -75,7 +75,34 @@ def _notebook_07(profile, dataset):
     return {"race": {**race, "learning_rate": 0.02}, "seed": seed, "seeds": (0, 1, 2)}
 
 
-_BUDGETS = {"01": _notebook_01, "02": _notebook_02, "04": _notebook_04, "07": _notebook_07}
+def _notebook_08(profile, dataset):
+    # Section 1 deletes blocks of ResNet-20 and plain-20 trained from three seeds; section 3
+    # looks inside the first ResNet-20, so 16x16 in ci (its last stage still has 4x4 maps for
+    # Grad-CAM). Section 2's landscape needs plain-56 and ResNet-56, one seed each, at 8x8 as in
+    # notebook 07 (the same runs: notebook 07's recipe and learning rate).
+    twenty = {
+        "ci": dict(image_size=16, train_size=1024, epochs=6, batch_size=64),
+        "cpu": dict(image_size=32, train_size=None, epochs=10, batch_size=64),
+        "gpu": dict(image_size=32, train_size=None, epochs=20, batch_size=64),
+    }[profile.name]  # fmt: skip
+    fifty_six = _notebook_07(profile, dataset)["race"]
+    return {
+        "twenty": {**twenty, "learning_rate": 0.02},
+        "fifty_six": fifty_six,
+        "seeds": (0, 1, 2),
+        # Points per axis of the landscape: a 1-D slice and a 2-D grid (as Li et al.'s figures).
+        "slice_points": {"ci": 21, "cpu": 41, "gpu": 51}[profile.name],
+        "grid_points": {"ci": 11, "cpu": 21, "gpu": 31}[profile.name],
+    }
+
+
+_BUDGETS = {
+    "01": _notebook_01,
+    "02": _notebook_02,
+    "04": _notebook_04,
+    "07": _notebook_07,
+    "08": _notebook_08,
+}
 
 
 def notebook_budget(notebook, profile, dataset=None):
