@@ -241,3 +241,56 @@ def test_trained_residual_net_survives_a_deleted_block_the_plain_net_does_not():
         assert residual.drops[name] < 0.25, residual.drops
         assert plain.drops[name] - residual.drops[name] > 0.4, (residual.drops, plain.drops)
     assert np.mean(list(residual.drops.values())) < 0.5 * np.mean(list(plain.drops.values()))
+
+
+@pytest.mark.backend
+def test_the_gradients_of_all_paths_add_up_to_the_whole_gradient():
+    # Backpropagation is linear in the paths: over all 2^3 ways through ResNet-8's three
+    # blocks, the path gradients sum to the intact network's gradient at the first block.
+    import itertools
+
+    from resnet_keras.lesion import _input_gradient, _path_gradient
+
+    rk.set_determinism(0)
+    model = rk.CifarResNet(8, num_classes=10, input_shape=(8, 8, 3))
+    images = np.random.default_rng(0).standard_normal((4, 8, 8, 3)).astype("float32")
+    labels = keras.ops.convert_to_tensor(np.array([0, 1, 2, 3]))
+    blocks = [model.get_layer(name) for name in ("stage1_block1", "stage2_block1", "stage3_block1")]
+    stem = keras.Model(model.inputs[0], blocks[0].input)
+    head = keras.Model(blocks[-1].output, model.outputs[0])
+    start = keras.ops.convert_to_numpy(stem(images, training=False))
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def whole(features):
+        for block in blocks:
+            features = block(features, training=False)
+        return loss(labels, head(features, training=False))
+
+    subsets = [set(c) for k in range(4) for c in itertools.combinations(range(3), k)]
+    paths = [_path_gradient(blocks, head, labels, start, chosen) for chosen in subsets]
+    total = _input_gradient(whole, start)
+    assert len(paths) == 8 and np.abs(total).max() > 0
+    np.testing.assert_allclose(np.sum(paths, axis=0), total, rtol=1e-4, atol=1e-6)
+    # And no single path is the whole gradient.
+    assert all(not np.allclose(path, total, atol=1e-6) for path in paths)
+
+
+@pytest.mark.backend
+def test_path_gradients_reports_per_length_and_refuses_bad_input():
+    from resnet_keras.lesion import path_gradients
+
+    rk.set_determinism(0)
+    model = rk.CifarResNet(8, num_classes=10, input_shape=(8, 8, 3))
+    images = np.random.default_rng(0).standard_normal((4, 8, 8, 3)).astype("float32")
+    measured = path_gradients(model, images, np.arange(4), samples=2)
+    assert measured.blocks == 3 and measured.lengths == [0, 1, 2, 3]
+    assert all(norm > 0 for norm in measured.norms)
+    assert measured.totals[1] == pytest.approx(3 * measured.norms[1])  # C(3, 1) paths
+    with pytest.raises(ValueError, match="`lengths`"):
+        path_gradients(model, images, np.arange(4), lengths=[4])
+    with pytest.raises(ValueError, match="`model`"):
+        path_gradients(
+            rk.CifarResNet(8, residual=False, input_shape=(8, 8, 3)), images, np.arange(4)
+        )
+    with pytest.raises(ValueError, match="`samples`"):
+        path_gradients(model, images, np.arange(4), samples=0)

@@ -222,6 +222,15 @@ class ResidualBlock(layers.Layer):
         return conv(inputs)
 
     def call(self, inputs, training=None):
+        return self._forward(inputs, training)
+
+    def _forward(self, inputs, training, gradient_through=None):
+        """y = F(x) + shortcut(x) (then ReLU in v1); `gradient_through` routes the backward pass.
+
+        "branch" or "shortcut" stops the gradient of the other term of the addition, so that
+        only the paths through that side of the block carry it, with the same forward values
+        (Veit et al. 2016's path-length measurement, `resnet_keras.lesion.path_gradients`).
+        """
         branch = inputs
         if self.preactivation:
             branch = ops.relu(self.preact_bn(inputs, training=training))
@@ -235,7 +244,12 @@ class ResidualBlock(layers.Layer):
                 branch = ops.relu(branch)
 
         if self.residual:
-            branch = ops.add(branch, self._shortcut(inputs, preactivated, training))
+            shortcut = self._shortcut(inputs, preactivated, training)
+            if gradient_through == "branch":
+                shortcut = ops.stop_gradient(shortcut)
+            elif gradient_through == "shortcut":
+                branch = ops.stop_gradient(branch)
+            branch = ops.add(branch, shortcut)
         if not self.preactivation:
             branch = ops.relu(branch)
         return branch
