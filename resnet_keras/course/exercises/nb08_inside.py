@@ -150,7 +150,7 @@ def check_most_harmful_block(most_harmful):
 
 deleting_a_plain_layer = MultipleChoice(
     "Question 1 · Why the plain network collapses",
-    "Deleting one block of a trained ResNet-20 costs it a few points for most blocks, while "
+    "Deleting one of the later blocks of a trained ResNet-20 costs it a few points, while "
     "deleting any block of the trained plain-20 drops it to chance. Why?",
     {
         "a": "The plain network was trained worse, so it is more fragile.",
