@@ -20,8 +20,16 @@ def _leaf_layers(model):
     return sublayers(model, recursive=True)
 
 
+_CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
+_DEPTHWISE = (keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D)
+_SEPARABLE = (keras.layers.SeparableConv1D, keras.layers.SeparableConv2D)
+_COUNTED = (*_CONVOLUTIONS, *_DEPTHWISE, *_SEPARABLE, keras.layers.Dense)
+
+
 def _layer_macs(layer):
-    if not isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
+    # Keras' depthwise and separable convolutions are not Conv2D subclasses: each kind is
+    # named here, so none counts as zero unnoticed.
+    if not isinstance(layer, _COUNTED):
         return 0
     input_shape = (layer.get_build_config() or {}).get("input_shape")
     if input_shape is None:
@@ -33,22 +41,34 @@ def _layer_macs(layer):
             "model with a fixed `input_shape` (e.g. (224, 224, 3)) to count multiply-adds."
         )
     outputs = math.prod(output_shape[1:])
-    if isinstance(layer, keras.layers.DepthwiseConv2D):
+    input_channels = int(input_shape[-1])
+    if isinstance(layer, _DEPTHWISE):
+        # Each output channel reads one input channel: kernel-size multiply-adds each.
         return outputs * math.prod(layer.kernel_size)
-    if isinstance(layer, keras.layers.Conv2D):
-        input_channels = int(input_shape[-1]) // layer.groups
-        return outputs * math.prod(layer.kernel_size) * input_channels
-    return outputs * int(input_shape[-1])
+    if isinstance(layer, _SEPARABLE):
+        # Depthwise (channels x multiplier maps of the output's size), then a 1x1 convolution.
+        positions = math.prod(output_shape[1:-1])
+        depthwise = input_channels * layer.depth_multiplier
+        return positions * depthwise * (math.prod(layer.kernel_size) + output_shape[-1])
+    if isinstance(layer, _CONVOLUTIONS):
+        # A grouped convolution's output channel reads input_channels / groups of them.
+        return outputs * math.prod(layer.kernel_size) * (input_channels // layer.groups)
+    # Dense on any rank (a 1x1 convolution for ConvNeXt's pixel-wise MLP).
+    return outputs * input_channels
 
 
 def count_macs(model):
     """Counts the multiply-adds of one image's forward pass, analytically.
 
-    Convolutions (grouped and depthwise included) and dense layers count as
-    output size x kernel size x input channels; batch normalisation, ReLU,
-    pooling and the additions of the shortcuts are left out, as in the paper's
-    Table 1 ("FLOPs" there are multiply-adds). A layer called several times is
-    counted once.
+    Convolutions and dense layers count as output size x kernel size x the input
+    channels each output reads: all of them for an ordinary convolution, 1/groups
+    for a grouped one (ResNeXt; ConvNeXt's depthwise `Conv2D(groups=channels)`), one
+    for `DepthwiseConv2D`; a separable convolution is its depthwise part plus its 1x1
+    part, and a dense layer on an image (ConvNeXt's MLP) a 1x1 convolution. Normalisation
+    (batch or layer), activations, pooling, squeeze-and-excitation's and layer scale's
+    channel products and the additions of the shortcuts are left out, as in the paper's
+    Table 1 ("FLOPs" there are multiply-adds) and torchvision's published "GFLOPS". A
+    layer called several times is counted once.
 
     Args:
         model: a built `keras.Model` (or layer) with a fixed input size.
@@ -65,6 +85,11 @@ def count_macs(model):
     >>> import resnet_keras as rk
     >>> rk.count_macs(rk.CifarResNet(20))
     40551040
+    >>> import keras
+    >>> depthwise = keras.layers.DepthwiseConv2D(3, padding="same")
+    >>> depthwise.build((None, 8, 8, 16))
+    >>> rk.count_macs(depthwise)  # 8 x 8 x 16 outputs, 9 each
+    9216
     """
     if not isinstance(model, keras.layers.Layer):
         raise TypeError(f"`model` must be a Keras model or layer; received {type(model).__name__}.")

@@ -1,5 +1,6 @@
 """count_macs against the paper; gradient norms."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -26,6 +27,60 @@ def test_count_macs_of_a_single_layer():
     conv = keras.layers.Conv2D(8, 3, padding="same")
     conv.build((None, 16, 16, 4))
     assert rk.count_macs(conv) == 16 * 16 * 8 * 9 * 4
+
+
+@pytest.mark.backend
+@pytest.mark.parametrize(
+    "layer, input_shape, expected",
+    [
+        # A grouped convolution: each output reads 8 / 4 input channels.
+        (
+            keras.layers.Conv2D(8, 3, padding="same", groups=4),
+            (16, 16, 8),
+            16 * 16 * 8 * 9 * 2,
+        ),
+        # Depthwise with multiplier 2: 8 output maps, one input channel each.
+        (
+            keras.layers.DepthwiseConv2D(3, padding="same", depth_multiplier=2),
+            (16, 16, 4),
+            16 * 16 * 8 * 9,
+        ),
+        # Separable: the depthwise 3x3, then a 1x1 from 4 to 8 channels.
+        (
+            keras.layers.SeparableConv2D(8, 3, padding="same"),
+            (16, 16, 4),
+            16 * 16 * 4 * 9 + 16 * 16 * 4 * 8,
+        ),
+        (keras.layers.Conv1D(8, 3, padding="same"), (32, 4), 32 * 8 * 3 * 4),
+        # A dense layer on an image is a 1x1 convolution (ConvNeXt's MLP).
+        (keras.layers.Dense(8), (4, 4, 16), 4 * 4 * 8 * 16),
+    ],
+)
+def test_count_macs_of_grouped_depthwise_and_separable_layers(layer, input_shape, expected):
+    layer.build((None, *input_shape))
+    assert rk.count_macs(layer) == expected
+
+
+@pytest.mark.backend
+def test_count_macs_of_the_descendants_blocks_by_hand():
+    from resnet_keras.layers import BottleneckBlock, ConvNeXtBlock, SqueezeExcitation
+
+    se = SqueezeExcitation(reduction=4)
+    se.build((None, 8, 8, 32))
+    assert rk.count_macs(se) == 32 * 8 + 8 * 32  # two dense layers on the pooled 1x1 map
+    # ResNet-D: the shortcut's 1x1 convolution reads the 4x4 average-pooled input.
+    block = BottleneckBlock(16, strides=2, average_pool_shortcut=True)
+    block.build((None, 8, 8, 32))
+    branch = 8 * 8 * 16 * 32 + 4 * 4 * 16 * 9 * 16 + 4 * 4 * 64 * 16
+    assert rk.count_macs(block) == branch + 4 * 4 * 64 * 32
+    # ResNeXt: the 3x3 convolution in 32 groups (128 channels, 4 per group).
+    grouped = BottleneckBlock(64, groups=32, width_per_group=4)
+    grouped.build((None, 8, 8, 256))
+    assert rk.count_macs(grouped) == 64 * (256 * 128 + 128 * 9 * 4 + 128 * 256)
+    # ConvNeXt: 2x2 stride-2 downsampling, depthwise 7x7, the 4x MLP.
+    convnext = ConvNeXtBlock(32, strides=2)
+    convnext.build((None, 8, 8, 16))
+    assert rk.count_macs(convnext) == 16 * (32 * 4 * 16 + 32 * 49 + 2 * 128 * 32)
 
 
 def test_count_macs_errors():

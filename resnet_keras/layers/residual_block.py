@@ -8,6 +8,10 @@ this base class builds it in the original post-activation form (v1,
 conv -> BN -> ReLU, addition, ReLU) or the pre-activation form (v2,
 BN -> ReLU -> conv, addition, nothing after), adds the shortcut, and handles
 the `residual=False` plain counterpart and `zero_init_residual`.
+
+Two options of the descendants apply to every block, as timm has them: an attention slot
+on the branch (`attention="squeeze_excitation"`, Hu et al. 2018: SE-ResNet) and an
+average-pooled shortcut (`average_pool_shortcut=True`, He et al. 2019's ResNet-D).
 """
 
 from __future__ import annotations
@@ -28,10 +32,15 @@ from resnet_keras.layers.batch_normalization import FusedBatchNormalization
 from resnet_keras.layers.shortcut import (
     PROJECTION,
     SHORTCUT_OPTIONS,
+    average_pool_2x2,
     parameter_free_shortcut,
     resolve_shortcut,
     strided_output_shape,
 )
+from resnet_keras.layers.squeeze_excitation import SqueezeExcitation
+
+ATTENTION_OPTIONS = (None, "squeeze_excitation")
+"""What the `attention` slot of a block takes: nothing, or squeeze-and-excitation."""
 
 
 class BranchConvolution(NamedTuple):
@@ -71,6 +80,13 @@ class ResidualBlock(layers.Layer):
         batch_norm_epsilon: epsilon of batch normalisation.
         kernel_initializer: initializer of the convolution kernels.
         kernel_regularizer: optional regularizer of the convolution kernels.
+        attention: None, or "squeeze_excitation" to rescale the branch's channels
+            before the addition (SE-ResNet, Hu et al. 2018; see `SqueezeExcitation`).
+        attention_reduction: the squeeze-and-excitation bottleneck has
+            `output_filters // attention_reduction` units (16 in the paper).
+        average_pool_shortcut: a strided shortcut averages 2x2 windows and then projects
+            with stride 1, instead of a stride-2 1x1 convolution that reads one pixel in
+            four (ResNet-D, He et al. 2019, "Bag of Tricks", Fig. 2c). No parameters.
         **kwargs: standard layer arguments (`name`, `dtype`, ...).
     """
 
@@ -87,6 +103,9 @@ class ResidualBlock(layers.Layer):
         batch_norm_epsilon=1e-5,
         kernel_initializer="he_normal",
         kernel_regularizer=None,
+        attention=None,
+        attention_reduction=16,
+        average_pool_shortcut=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -101,6 +120,9 @@ class ResidualBlock(layers.Layer):
         self.batch_norm_epsilon = float(batch_norm_epsilon)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.attention = check_choice("attention", attention, ATTENTION_OPTIONS)
+        self.attention_reduction = check_positive_int("attention_reduction", attention_reduction)
+        self.average_pool_shortcut = check_bool("average_pool_shortcut", average_pool_shortcut)
 
     # Subclasses describe their branch; everything else is shared.
     @property
@@ -172,7 +194,7 @@ class ResidualBlock(layers.Layer):
                 self.shortcut_conv = self._convolution(
                     self.output_filters,
                     1,
-                    self.strides,
+                    self._projection_strides,
                     use_bias=self.use_bias,
                     zero_init=False,
                     name="0_conv",
@@ -191,6 +213,11 @@ class ResidualBlock(layers.Layer):
             if not (self.preactivation and is_last):
                 zero_bn = self.zero_init_residual and not self.preactivation and is_last
                 self.branch_bns.append(self._batch_normalization(zero_bn, f"{index}_bn"))
+        self.attention_layer = None
+        if self.attention == "squeeze_excitation":
+            self.attention_layer = SqueezeExcitation(
+                self.attention_reduction, dtype=self.dtype_policy, name="se"
+            )
 
         # Build every sub-layer now so that a reloaded model has its variables
         # before the saved weights are assigned.
@@ -203,11 +230,23 @@ class ResidualBlock(layers.Layer):
             shape = conv.compute_output_shape(shape)
             if index < len(self.branch_bns):
                 self.branch_bns[index].build(shape)
+        if self.attention_layer is not None:
+            self.attention_layer.build(shape)
         if self.shortcut_conv is not None:
-            self.shortcut_conv.build(tuple(input_shape))
+            # Built on what it reads (the pooled input with an average-pooled shortcut), so
+            # that `count_macs` sees its true output size.
+            source_shape = tuple(input_shape)
+            if self._projection_strides != self.strides:
+                source_shape = strided_output_shape(source_shape, self.strides, source_shape[-1])
+            self.shortcut_conv.build(source_shape)
             if self.shortcut_bn is not None:
-                self.shortcut_bn.build(self.shortcut_conv.compute_output_shape(input_shape))
+                self.shortcut_bn.build(self.shortcut_conv.compute_output_shape(source_shape))
         self.built = True
+
+    @property
+    def _projection_strides(self):
+        # With an average-pooled shortcut the pooling does the striding.
+        return 1 if self.average_pool_shortcut else self.strides
 
     @staticmethod
     def _padded_shape(conv, shape):
@@ -242,6 +281,8 @@ class ResidualBlock(layers.Layer):
                 branch = self.branch_bns[index](branch, training=training)
             if index < last:
                 branch = ops.relu(branch)
+        if self.attention_layer is not None:
+            branch = self.attention_layer(branch)
 
         if self.residual:
             shortcut = self._shortcut(inputs, preactivated, training)
@@ -256,10 +297,14 @@ class ResidualBlock(layers.Layer):
 
     def _shortcut(self, inputs, preactivated, training):
         if self.shortcut_conv is None:
-            return parameter_free_shortcut(inputs, self.output_filters, self.strides)
+            return parameter_free_shortcut(
+                inputs, self.output_filters, self.strides, average=self.average_pool_shortcut
+            )
         # A pre-activation block projects its normalised input, as in the
         # "Identity Mappings" paper and keras.applications' V2 models.
         source = preactivated if self.preactivation else inputs
+        if self._projection_strides != self.strides:
+            source = average_pool_2x2(source)
         shortcut = self.shortcut_conv(source)
         if self.shortcut_bn is not None:
             shortcut = self.shortcut_bn(shortcut, training=training)
@@ -286,6 +331,9 @@ class ResidualBlock(layers.Layer):
                 "kernel_regularizer": keras.regularizers.serialize(self.kernel_regularizer)
                 if self.kernel_regularizer is not None
                 else None,
+                "attention": self.attention,
+                "attention_reduction": self.attention_reduction,
+                "average_pool_shortcut": self.average_pool_shortcut,
             }
         )
         return config

@@ -11,6 +11,11 @@ when the block changes the number of channels or the resolution:
 
 `resolve_shortcut` turns an option and a block's shapes into what the block
 builds; `parameter_free_shortcut` is option A's computation in `keras.ops`.
+
+ResNet-D (He et al. 2019, "Bag of Tricks", Sec. 4.1) changes how a strided shortcut
+downsamples, whichever option: a stride-2 1x1 convolution reads one pixel of every 2x2
+window and ignores three quarters of its input, so ResNet-D averages each window first
+(`average_pool_2x2`) and projects with stride 1. Blocks take it as `average_pool_shortcut`.
 """
 
 from __future__ import annotations
@@ -79,7 +84,24 @@ def strided_output_shape(input_shape, strides, channels):
     return (input_shape[0], shrink(input_shape[1]), shrink(input_shape[2]), channels)
 
 
-def parameter_free_shortcut(inputs, output_channels, strides):
+def average_pool_2x2(inputs):
+    """The mean of each 2x2 window, stride 2: ResNet-D's downsampling of a shortcut.
+
+    "same" padding: an odd side keeps its last row or column, averaged over the pixels
+    that exist (as timm's `AvgPool2d(2, 2, ceil_mode=True, count_include_pad=False)`), so
+    the shortcut has the size of the branch's strided 3x3 convolution.
+
+    Examples:
+
+    >>> import numpy as np
+    >>> x = np.arange(16, dtype="float32").reshape(1, 4, 4, 1)
+    >>> np.asarray(average_pool_2x2(x))[0, :, :, 0].tolist()
+    [[2.5, 4.5], [10.5, 12.5]]
+    """
+    return ops.average_pool(inputs, pool_size=2, strides=2, padding="same")
+
+
+def parameter_free_shortcut(inputs, output_channels, strides, average=False):
     """Option A: strided subsampling, then zero-padding of the new channels.
 
     The zero channels are split evenly before and after the existing ones, as in
@@ -89,13 +111,17 @@ def parameter_free_shortcut(inputs, output_channels, strides):
         inputs: a 4D tensor in (batch, height, width, channels) layout.
         output_channels: channels of the result (>= the input's channels).
         strides: 1 or 2.
+        average: downsample by averaging 2x2 windows (ResNet-D) instead of keeping one
+            pixel of each.
 
     Returns:
         A tensor with `output_channels` channels and the resolution divided by
         `strides`.
     """
     outputs = inputs
-    if strides > 1:
+    if strides > 1 and average:
+        outputs = average_pool_2x2(outputs)
+    elif strides > 1:
         # The same positions as a 1x1 convolution with this stride samples, i.e.
         # outputs[:, ::strides, ::strides, :]. A 1x1 max-pool selects exactly those
         # values, and on TensorFlow its gradient is cheaper than a strided slice's: a few

@@ -65,8 +65,10 @@ def CifarResNet(
         preactivation: True builds the "Identity Mappings" (v2) network:
             pre-activation blocks and a final BN -> ReLU before pooling.
         residual: False builds the plain network of the same depth (Fig. 6).
-        block: a registered block name, "basic" or "bottleneck" or one added with
-            `resnet_keras.layers.register_block`.
+        block: a registered block name (`resnet_keras.layers.BLOCKS`): "basic",
+            "bottleneck", a descendant ("se_basic", "resnext", "wide_bottleneck",
+            "se_bottleneck", "bottleneck_d", or "convnext" with `preactivation=True`),
+            or one added with `resnet_keras.layers.register_block`.
         zero_init_residual: every block starts as the identity.
         num_classes: size of the output (logits, no softmax).
         input_shape: image shape, channels last.
@@ -90,28 +92,74 @@ def CifarResNet(
     check_choice("shortcut", shortcut, SHORTCUT_OPTIONS)
     check_bool("preactivation", preactivation)
     check_bool("residual", residual)
+    if name is None:
+        kind = "resnet" if residual else "plain"
+        name = f"{kind}{depth}{'v2' if preactivation else ''}"
+    return _cifar_network(
+        block,
+        n,
+        STAGE_FILTERS,
+        stem_filters=STAGE_FILTERS[0],
+        preactivation=preactivation,
+        num_classes=num_classes,
+        input_shape=input_shape,
+        batch_norm_momentum=batch_norm_momentum,
+        kernel_regularizer=kernel_regularizer,
+        name=name,
+        shortcut=shortcut,
+        residual=residual,
+        zero_init_residual=zero_init_residual,
+    )
+
+
+def _cifar_network(
+    block,
+    blocks,
+    stage_filters,
+    stem_filters,
+    preactivation,
+    num_classes,
+    input_shape,
+    batch_norm_momentum,
+    kernel_regularizer,
+    name,
+    **block_arguments,
+):
+    """The CIFAR layout of every CIFAR network here: a 3x3 stem, stages, pooling, logits.
+
+    `CifarResNet` and the descendants' CIFAR builders (`resnet_keras.models.descendants`:
+    WRN-28-10 and ResNeXt-29) are this function with their widths. Stage s holds `blocks`
+    blocks of `stage_filters[s]` filters; the first block of every stage after the first
+    halves the resolution.
+
+    Args:
+        block: a registered block name (or `BlockType`).
+        blocks: blocks per stage.
+        stage_filters: the `filters` argument of the blocks of each stage.
+        stem_filters: filters of the 3x3 stem convolution.
+        preactivation: pre-activation blocks, no BN after the stem and a final BN -> ReLU.
+        num_classes, input_shape, batch_norm_momentum, kernel_regularizer, name: as
+            `CifarResNet`'s.
+        **block_arguments: passed to every block (and added to the registered ones).
+
+    Returns:
+        A `keras.Model` mapping images to logits.
+    """
     check_positive_int("num_classes", num_classes)
     if len(tuple(input_shape)) != 3:
         raise ValueError(
             f"`input_shape` must be (height, width, channels); received {input_shape!r}."
         )
-    if name is None:
-        kind = "resnet" if residual else "plain"
-        name = f"{kind}{depth}{'v2' if preactivation else ''}"
-
-    block_class = get_block(block).layer_class
-    common = dict(
-        shortcut=shortcut,
+    block_type = get_block(block)
+    block_arguments.update(
         preactivation=preactivation,
-        residual=residual,
-        zero_init_residual=zero_init_residual,
         batch_norm_momentum=batch_norm_momentum,
         kernel_regularizer=kernel_regularizer,
     )
 
     inputs = keras.Input(shape=tuple(input_shape), name="images")
     x = layers.Conv2D(
-        STAGE_FILTERS[0],
+        stem_filters,
         3,
         padding="same",
         use_bias=False,
@@ -124,12 +172,12 @@ def CifarResNet(
         x = FusedBatchNormalization(momentum=batch_norm_momentum, epsilon=1e-5, name="stem_bn")(x)
         x = layers.ReLU(name="stem_relu")(x)
 
-    for stage, filters in enumerate(STAGE_FILTERS, start=1):
-        for index in range(1, n + 1):
+    for stage, filters in enumerate(stage_filters, start=1):
+        for index in range(1, blocks + 1):
             strides = 2 if (stage > 1 and index == 1) else 1
-            x = block_class(filters, strides=strides, name=f"stage{stage}_block{index}", **common)(
-                x
-            )
+            x = block_type.make(
+                filters, strides=strides, name=f"stage{stage}_block{index}", **block_arguments
+            )(x)
 
     if preactivation:
         x = FusedBatchNormalization(momentum=batch_norm_momentum, epsilon=1e-5, name="post_bn")(x)

@@ -9,6 +9,12 @@
   blocks. Weights interchange both ways with keras.applications:
   `ours.set_weights(reference.get_weights())`, and `weights=` takes a weights
   file saved from a keras.applications model.
+* The descendants, in torchvision's layout (no conv bias, BN epsilon 1e-5, the
+  stride on the 3x3 convolution) and from the registry's blocks: `ResNeXt50`
+  (32x4d, Xie et al. 2017), `WideResNet50_2` (Zagoruyko and Komodakis 2016, as
+  torchvision), `ResNet50D` (deep stem and average-pooled shortcuts, He et al.
+  2019) and `SEResNet50` (Hu et al. 2018). Their published sizes are checked in
+  `resnet_keras.models.descendants.PUBLISHED`.
 """
 
 from __future__ import annotations
@@ -19,21 +25,29 @@ import keras
 from keras import layers
 
 from resnet_keras._validation import check_choice, check_positive_int
-from resnet_keras.layers import BasicBlock, BottleneckBlock, FusedBatchNormalization
+from resnet_keras.layers import FusedBatchNormalization, get_block
 
 POOLING_OPTIONS = (None, "avg", "max")
 
-# (block class, blocks per stage, preactivation); stage filters are 64..512.
+# (registered block, blocks per stage, preactivation); stage filters are 64..512.
 _LAYOUTS = {
-    "resnet18": (BasicBlock, (2, 2, 2, 2), False),
-    "resnet34": (BasicBlock, (3, 4, 6, 3), False),
-    "resnet50": (BottleneckBlock, (3, 4, 6, 3), False),
-    "resnet101": (BottleneckBlock, (3, 4, 23, 3), False),
-    "resnet152": (BottleneckBlock, (3, 8, 36, 3), False),
-    "resnet50v2": (BottleneckBlock, (3, 4, 6, 3), True),
-    "resnet101v2": (BottleneckBlock, (3, 4, 23, 3), True),
-    "resnet152v2": (BottleneckBlock, (3, 8, 36, 3), True),
+    "resnet18": ("basic", (2, 2, 2, 2), False),
+    "resnet34": ("basic", (3, 4, 6, 3), False),
+    "resnet50": ("bottleneck", (3, 4, 6, 3), False),
+    "resnet101": ("bottleneck", (3, 4, 23, 3), False),
+    "resnet152": ("bottleneck", (3, 8, 36, 3), False),
+    "resnet50v2": ("bottleneck", (3, 4, 6, 3), True),
+    "resnet101v2": ("bottleneck", (3, 4, 23, 3), True),
+    "resnet152v2": ("bottleneck", (3, 8, 36, 3), True),
+    "resnext50_32x4d": ("resnext", (3, 4, 6, 3), False),
+    "wide_resnet50_2": ("wide_bottleneck", (3, 4, 6, 3), False),
+    "resnet50d": ("bottleneck_d", (3, 4, 6, 3), False),
+    "seresnet50": ("se_bottleneck", (3, 4, 6, 3), False),
 }
+# ResNet-C's stem (He et al. 2019, Fig. 2b): three 3x3 convolutions (32, 32, 64 filters,
+# the first of stride 2) where the others have one 7x7; the layers of ResNet-D.
+_DEEP_STEM = ("resnet50d",)
+DEEP_STEM_FILTERS = (32, 32, 64)
 _APPLICATIONS = {
     "resnet50": "ResNet50",
     "resnet101": "ResNet101",
@@ -46,9 +60,9 @@ STAGE_FILTERS = (64, 128, 256, 512)
 
 
 def _block_arguments(variant):
-    block_class, _, preactivation = _LAYOUTS[variant]
-    if block_class is BasicBlock:
-        # The paper's / torchvision's basic-block networks.
+    preactivation = _LAYOUTS[variant][2]
+    if variant not in _APPLICATIONS:
+        # The paper's / torchvision's networks (basic blocks and the descendants).
         return dict(
             shortcut="B",
             use_bias=False,
@@ -125,37 +139,40 @@ def _build(
     name=None,
 ):
     _check_arguments(include_top, weights, input_tensor, input_shape, pooling, classes)
-    block_class, stage_blocks, preactivation = _LAYOUTS[variant]
+    if weights == "imagenet" and variant not in _APPLICATIONS:
+        # Checked before building: a ResNet-50-size model takes seconds to build.
+        raise ValueError(
+            f"`weights`: no ImageNet weights are published for {variant}; use "
+            "`weights=None` or the path to a weights file saved from this model."
+        )
+    block_name, stage_blocks, preactivation = _LAYOUTS[variant]
+    block_type = get_block(block_name)
     block_arguments = _block_arguments(variant)
-    is_applications_layout = block_class is BottleneckBlock
     epsilon = block_arguments["batch_norm_epsilon"]
     momentum = block_arguments["batch_norm_momentum"]
 
-    if input_tensor is not None:
-        inputs = input_tensor
+    inputs = _image_input(input_tensor, input_shape, include_top)
+    if variant in _DEEP_STEM:
+        x = _deep_stem(inputs, block_arguments)
     else:
-        if input_shape is None:
-            input_shape = (224, 224, 3) if include_top else (None, None, 3)
-        inputs = keras.Input(shape=tuple(input_shape))
-
-    x = layers.ZeroPadding2D(padding=3, name="conv1_pad")(inputs)
-    x = layers.Conv2D(
-        64,
-        7,
-        strides=2,
-        use_bias=is_applications_layout,
-        kernel_initializer=block_arguments["kernel_initializer"],
-        name="conv1_conv",
-    )(x)
-    if not preactivation:
-        x = FusedBatchNormalization(epsilon=epsilon, momentum=momentum, name="conv1_bn")(x)
-        x = layers.ReLU(name="conv1_relu")(x)
+        x = layers.ZeroPadding2D(padding=3, name="conv1_pad")(inputs)
+        x = layers.Conv2D(
+            64,
+            7,
+            strides=2,
+            use_bias=variant in _APPLICATIONS,
+            kernel_initializer=block_arguments["kernel_initializer"],
+            name="conv1_conv",
+        )(x)
+        if not preactivation:
+            x = FusedBatchNormalization(epsilon=epsilon, momentum=momentum, name="conv1_bn")(x)
+            x = layers.ReLU(name="conv1_relu")(x)
     x = layers.ZeroPadding2D(padding=1, name="pool1_pad")(x)
     x = layers.MaxPooling2D(3, strides=2, name="pool1_pool")(x)
 
     for stage, (filters, blocks) in enumerate(zip(STAGE_FILTERS, stage_blocks), start=1):
         for index in range(1, blocks + 1):
-            x = block_class(
+            x = block_type.make(
                 filters,
                 strides=_stage_strides(variant, stage, index, blocks),
                 preactivation=preactivation,
@@ -167,19 +184,8 @@ def _build(
         x = FusedBatchNormalization(epsilon=epsilon, momentum=momentum, name="post_bn")(x)
         x = layers.ReLU(name="post_relu")(x)
 
-    if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        x = layers.Dense(
-            classes, activation=classifier_activation, name="predictions", dtype="float32"
-        )(x)
-    elif pooling == "avg":
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-    elif pooling == "max":
-        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
-
-    if input_tensor is not None:
-        inputs = keras.utils.get_source_inputs(input_tensor)
-    model = keras.Model(inputs, x, name=name or variant)
+    x = _top(x, include_top, pooling, classes, classifier_activation)
+    model = _model(inputs, x, input_tensor, name or variant)
 
     if weights is not None:
         _load_weights(
@@ -193,6 +199,67 @@ def _build(
             classifier_activation=classifier_activation,
         )
     return model
+
+
+def _image_input(input_tensor, input_shape, include_top):
+    """The model's input: `input_tensor`, or a new `keras.Input` of the checked shape."""
+    if input_tensor is not None:
+        return input_tensor
+    if input_shape is None:
+        input_shape = (224, 224, 3) if include_top else (None, None, 3)
+    return keras.Input(shape=tuple(input_shape))
+
+
+def _top(x, include_top, pooling, classes, classifier_activation, normalization=None):
+    """keras.applications' ending: the pooled classifier, or the features (pooled or not).
+
+    `normalization`, a layer, follows the global pooling where a network normalises the
+    pooled features (ConvNeXt's layer normalisation).
+    """
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        if normalization is not None:
+            x = normalization(x)
+        return layers.Dense(
+            classes, activation=classifier_activation, name="predictions", dtype="float32"
+        )(x)
+    if pooling == "avg":
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    elif pooling == "max":
+        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+    return x if normalization is None else normalization(x)
+
+
+def _model(inputs, outputs, input_tensor, name):
+    if input_tensor is not None:
+        inputs = keras.utils.get_source_inputs(input_tensor)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def _deep_stem(inputs, block_arguments):
+    """ResNet-C's stem: three 3x3 convolutions with BN and ReLU, the first of stride 2."""
+    x = inputs
+    for index, filters in enumerate(DEEP_STEM_FILTERS, start=1):
+        strides = 2 if index == 1 else 1
+        if strides > 1:
+            # One pixel each side, as torch pads (see ResidualBlock._convolution).
+            x = layers.ZeroPadding2D(padding=1, name=f"stem{index}_pad")(x)
+        x = layers.Conv2D(
+            filters,
+            3,
+            strides=strides,
+            padding="valid" if strides > 1 else "same",
+            use_bias=False,
+            kernel_initializer=block_arguments["kernel_initializer"],
+            name=f"stem{index}_conv",
+        )(x)
+        x = FusedBatchNormalization(
+            epsilon=block_arguments["batch_norm_epsilon"],
+            momentum=block_arguments["batch_norm_momentum"],
+            name=f"stem{index}_bn",
+        )(x)
+        x = layers.ReLU(name=f"stem{index}_relu")(x)
+    return x
 
 
 def _is_own_weights_file(path):
@@ -227,11 +294,6 @@ def _load_weights(model, variant, weights, **reference_arguments):
     ):
         model.load_weights(weights)
         return
-    if application_name is None:
-        raise ValueError(
-            f"No ImageNet weights are published for {variant}; use `weights=None` "
-            "or the path to a weights file saved from this model."
-        )
     # keras.applications names every convolution in one flat graph; this
     # library groups them into block layers. The weight lists are in the same
     # order, so the reference model reads the file and hands its weights over.
@@ -296,6 +358,10 @@ _builder_names = {
     "resnet18": "ResNet18",
     "resnet34": "ResNet34",
     **_APPLICATIONS,
+    "resnext50_32x4d": "ResNeXt50",
+    "wide_resnet50_2": "WideResNet50_2",
+    "resnet50d": "ResNet50D",
+    "seresnet50": "SEResNet50",
 }
 
 ResNet18 = _make_builder(
@@ -342,4 +408,38 @@ ResNet152V2 = _make_builder(
     "resnet152v2",
     "Pre-activation ResNet-152 with keras.applications.ResNet152V2's layout.",
     "    >>> import resnet_keras as rk\n    >>> model = rk.ResNet152V2()\n",
+)
+
+ResNeXt50 = _make_builder(
+    "resnext50_32x4d",
+    "ResNeXt-50 (32x4d) of Xie et al. (2017) as torchvision's `resnext50_32x4d`: bottlenecks\n"
+    "    [3, 4, 6, 3] whose 3x3 convolution has 32 groups of 4 channels per 64 filters.",
+    "    >>> import resnet_keras as rk\n"
+    "    >>> from resnet_keras.models import ResNeXt50\n"
+    "    >>> rk.count_trainable_params(ResNeXt50())  # torchvision's num_params\n"
+    "    25028904\n",
+)
+WideResNet50_2 = _make_builder(
+    "wide_resnet50_2",
+    "Wide ResNet-50-2 as torchvision's `wide_resnet50_2`: ResNet-50 whose 3x3 convolutions\n"
+    "    (and the 1x1 before them) are twice as wide; the outputs of the blocks are not.",
+    "    >>> from resnet_keras.models import WideResNet50_2\n"
+    "    >>> model = WideResNet50_2(include_top=False, pooling='avg')\n",
+)
+ResNet50D = _make_builder(
+    "resnet50d",
+    'ResNet-50-D of He et al. (2019), "Bag of Tricks", Fig. 2: the stride on the 3x3\n'
+    "    convolution (ResNet-B), a stem of three 3x3 convolutions (ResNet-C) and shortcuts\n"
+    "    that average-pool before their 1x1 projection (ResNet-D), as timm's `resnet50d`.",
+    "    >>> from resnet_keras.models import ResNet50D\n"
+    "    >>> model = ResNet50D(input_shape=(64, 64, 3), classes=10)\n"
+    "    >>> tuple(model.get_layer('stem1_conv').kernel.shape)\n"
+    "    (3, 3, 3, 32)\n",
+)
+SEResNet50 = _make_builder(
+    "seresnet50",
+    "SE-ResNet-50 of Hu et al. (2018): torchvision's ResNet-50 with a squeeze-and-excitation\n"
+    "    layer (reduction 16) on the branch of every block, before the addition.",
+    "    >>> from resnet_keras.models import SEResNet50\n"
+    "    >>> model = SEResNet50(include_top=False, input_shape=(64, 64, 3))\n",
 )
