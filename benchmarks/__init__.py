@@ -2,8 +2,9 @@
 
 `resnet20`: ResNet-20 against the same network in plain PyTorch, one ablation per CPU
 default, the JAX and torch backends; `resnet50`: `rk.ResNet50` against
-`keras.applications.ResNet50`; `pipeline`: tf.data against ResNet-20 training.
+`keras.applications.ResNet50`; `pipeline`: tf.data against ResNet-20 training; `predict`:
+single-image prediction latency of ResNet-20, three calls side by side.
 `python -m benchmarks.gpu` is a one-shot GPU script. Numbers: `benchmarks/RESULTS.md`.
 """
 
-BENCHMARK_NAMES = ("resnet20", "resnet50", "pipeline")
+BENCHMARK_NAMES = ("resnet20", "resnet50", "pipeline", "predict")

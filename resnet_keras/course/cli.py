@@ -1,12 +1,23 @@
-"""The command line: `python -m resnet_keras train ...` and `python -m resnet_keras info`.
+"""The command line: `python -m resnet_keras train|predict|export|info ...`.
 
     python -m resnet_keras train --model resnet20 --dataset auto --epochs 10 --out runs/r20
+    python -m resnet_keras predict --model runs/r20/model.keras cat.png dog.jpg
+    python -m resnet_keras export --model runs/r20/model.keras
     python -m resnet_keras info
 
 `train` writes into the run folder: history.csv, best.weights.h5, model.keras, the figures
-(training_curves.png, confusion_matrix.png, misclassified.png, lr_schedule.png) and summary.json.
+(training_curves.png, confusion_matrix.png, misclassified.png, lr_schedule.png) and summary.json,
+which records the class names and the normalisation (`pixel_mean`, `pixel_std`) of the data.
 Running the same command again after an interruption resumes from the last finished epoch.
-Bad arguments print one line to stderr and exit with status 2.
+
+`predict` loads a run's model.keras with the summary.json beside it and prints the top-k
+classes of each image with their probabilities, then the time the prediction and the model's
+loading took (benchmarks/RESULTS.md, section predict, has the latencies measured). `export`
+writes the model with its normalisation as a TensorFlow SavedModel whose `serve` signature
+takes uint8 images (`resnet_keras.inference.export_saved_model`).
+Bad arguments print one line to stderr and exit with status 2; an image that cannot be read
+or has another size prints one line, the other images are still predicted, and the exit
+status is 1.
 """
 
 from __future__ import annotations
@@ -114,9 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `python -m resnet_keras` (exposed for the docs and tests)."""
     parser = _Parser(
         prog="resnet-keras",
-        description="Train residual networks on CIFAR-10 (or an offline dataset) with Keras.",
+        description="Train residual networks on CIFAR-10 (or an offline dataset) with Keras, "
+        "then predict with them or export them.",
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,info}")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="{train,predict,export,info}"
+    )
 
     train = commands.add_parser(
         "train",
@@ -176,6 +190,46 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
     train.add_argument(
         "--verbose", type=int, choices=(0, 1, 2), default=1, help="Keras verbosity (default 1)"
+    )
+
+    predict = commands.add_parser(
+        "predict",
+        help="the top classes of images, by the model of a run folder",
+        description="Print the most probable classes of images with a run's model.keras and "
+        "the class names and normalisation that train recorded in the summary.json beside it.",
+    )
+    predict.error = parser.error
+    predict.add_argument(
+        "--model", required=True, help="the model.keras of a run folder, e.g. runs/r20/model.keras"
+    )
+    predict.add_argument(
+        "images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...: what Pillow reads)"
+    )
+    predict.add_argument(
+        "--top-k",
+        type=_positive_int,
+        default=3,
+        help="classes shown per image (default: 3; at most the number of classes)",
+    )
+    predict.add_argument(
+        "--resize",
+        action="store_true",
+        help="resize images of another size to the model's (default: report them, skip them)",
+    )
+
+    export = commands.add_parser(
+        "export",
+        help="write a run's model as a TensorFlow SavedModel that takes uint8 images",
+        description="Write a run's model.keras with its normalisation and a softmax as a "
+        "TensorFlow SavedModel: signature 'serve' takes uint8 images and returns probabilities, "
+        "class_id and class_name.",
+    )
+    export.error = parser.error
+    export.add_argument(
+        "--model", required=True, help="the model.keras of a run folder, e.g. runs/r20/model.keras"
+    )
+    export.add_argument(
+        "--out", default=None, help="SavedModel folder (default: saved_model beside the model)"
     )
 
     info = commands.add_parser(
@@ -454,6 +508,9 @@ def _train(args) -> int:
         "train_size": info.train_size,
         "validation_size": info.validation_size,
         "test_size": info.test_size,
+        # What `predict` and `export` need to turn pixels into the model's inputs and its
+        # outputs into names (resnet_keras.inference.with_preprocessing).
+        **_preprocessing_record(info),
         "profile_reason": profile_reason,
         "learning_rate": args.lr or recipe.learning_rate,
         "epochs_completed": len(rows),
@@ -486,6 +543,227 @@ def _train(args) -> int:
     if diverged:
         print("Training stopped because the loss became NaN (see the message above).")
         return 1
+    return 0
+
+
+def _preprocessing_record(info) -> dict:
+    """summary.json's class names and per-channel normalisation (0..1 pixel scale)."""
+    channels = info.image_shape[-1]
+    return {
+        "class_names": list(info.class_names),
+        # Unnormalised images (`normalize=False`) are the pixels on the 0..1 scale.
+        "pixel_mean": list(info.mean) if info.mean is not None else [0.0] * channels,
+        "pixel_std": list(info.std) if info.std is not None else [1.0] * channels,
+    }
+
+
+_PREPROCESSING_KEYS = ("class_names", "pixel_mean", "pixel_std")
+
+
+def _one_line(error) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def _read_preprocessing(model_path: Path):
+    """The class names, mean and std that `train` recorded beside `model_path`."""
+    summary_path = model_path.parent / SUMMARY_FILE
+    rerun = (
+        f"rerun the train command that wrote {str(model_path.parent)!r} (on a finished run it "
+        "trains nothing and writes summary.json again)"
+    )
+    try:
+        summary = json.loads(summary_path.read_text())
+    except FileNotFoundError:
+        raise _UsageError(
+            f"argument --model: no {SUMMARY_FILE} beside {str(model_path)!r}; the class names "
+            "and the normalisation are read from the summary that `python -m resnet_keras "
+            "train` writes into its run folder: pass the model.keras of a run folder"
+        ) from None
+    except (OSError, ValueError) as error:
+        raise _UsageError(
+            f"argument --model: cannot read {str(summary_path)!r} ({_one_line(error)}); {rerun}"
+        ) from None
+    missing = [
+        key for key in _PREPROCESSING_KEYS if not isinstance(summary, dict) or key not in summary
+    ]
+    if missing:
+        raise _UsageError(
+            f"argument --model: {str(summary_path)!r} has no {', '.join(missing)} (written "
+            f"before train recorded them); {rerun}"
+        )
+    return tuple(summary[key] for key in _PREPROCESSING_KEYS)
+
+
+def _load_run_model(model_text: str):
+    """`(model, classifier, class_names, mean, std, seconds)` of a run's model file.
+
+    `classifier` is the model with its normalisation and softmax; `seconds` the time that
+    loading the file and building it took.
+    """
+    path = Path(model_text)
+    if not path.is_file():
+        problem = "is a folder; pass the model.keras inside it" if path.is_dir() else "no such file"
+        raise _UsageError(
+            f"argument --model: {str(path)!r}: {problem} (`python -m resnet_keras train --out R` "
+            "writes R/model.keras)"
+        )
+    class_names, mean, std = _read_preprocessing(path)
+    start = time.perf_counter()
+    import keras
+
+    from resnet_keras.inference import with_preprocessing
+
+    try:
+        # compile=False: predicting needs neither the optimizer nor the loss.
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as error:  # noqa: BLE001 - whatever is wrong with the file, one line
+        raise _UsageError(
+            f"argument --model: cannot load {str(path)!r} as a Keras model "
+            f"({type(error).__name__}: {_one_line(error)[:300]})"
+        ) from None
+    try:
+        classifier = with_preprocessing(model, mean, std)
+        if not (isinstance(class_names, list) and len(class_names) == model.output_shape[-1]):
+            raise ValueError(
+                f"{model.output_shape[-1]} classes, class_names {str(class_names)[:200]}"
+            )
+    except (TypeError, ValueError) as error:
+        raise _UsageError(
+            f"argument --model: {str(path.parent / SUMMARY_FILE)!r} does not fit the model "
+            f"({_one_line(error)})"
+        ) from None
+    return model, classifier, class_names, mean, std, time.perf_counter() - start
+
+
+# Keras' colour modes (Pillow conversions) by the model's number of input channels.
+_COLOR_MODES = {1: "grayscale", 3: "rgb", 4: "rgba"}
+
+
+class _ImageError(Exception):
+    """An image that cannot be predicted; the message says why, in a few words."""
+
+
+def _read_image(path: str, image_shape, resize: bool) -> np.ndarray:
+    """One image as uint8 `(height, width, channels)` for a model of `image_shape`."""
+    import keras
+    from PIL import UnidentifiedImageError
+
+    height, width, channels = image_shape
+    target = (height, width) if resize and height and width else None
+    try:
+        image = keras.utils.load_img(
+            path, color_mode=_COLOR_MODES[channels], target_size=target, interpolation="bilinear"
+        )
+    except FileNotFoundError:
+        raise _ImageError("no such file") from None
+    except IsADirectoryError:
+        raise _ImageError("a folder, not an image file") from None
+    except UnidentifiedImageError:
+        raise _ImageError("not an image file (Pillow cannot read it)") from None
+    except Exception as error:  # noqa: BLE001 - a damaged file, a permission: one line each
+        reason = getattr(error, "strerror", None) or _one_line(error)
+        raise _ImageError(f"cannot read it ({reason})") from None
+    if (width and image.width != width) or (height and image.height != height):
+        raise _ImageError(
+            f"{image.width}x{image.height} pixels, the model takes {width}x{height} "
+            "(width x height); pass --resize to resize it"
+        )
+    return keras.utils.img_to_array(image, dtype="uint8")
+
+
+def _batches(arrays, size=64):
+    """Consecutive arrays of one shape stacked into batches of at most `size`."""
+    batch = []
+    for array in arrays:
+        if batch and (len(batch) == size or array.shape != batch[0].shape):
+            yield np.stack(batch)
+            batch = []
+        batch.append(array)
+    if batch:
+        yield np.stack(batch)
+
+
+def _first_call_fastest(classifier):
+    """The model call `predict` makes: numpy batch in, numpy probabilities out.
+
+    The command calls the model once per batch in a new process, so what counts is the
+    first call (benchmarks/predict.py measures each backend's calls side by side, numbers
+    in benchmarks/RESULTS.md). On TensorFlow and PyTorch a direct call runs eagerly at
+    once, where `predict_on_batch` traces a function first; on JAX `predict_on_batch`
+    compiles the whole model with `jax.jit` once, sooner than the eager call compiles each
+    operation on its own.
+    """
+    import keras
+
+    if keras.backend.backend() == "jax":
+        return classifier.predict_on_batch
+    return lambda batch: keras.ops.convert_to_numpy(classifier(batch, training=False))
+
+
+def _predict(args) -> int:
+    _, classifier, class_names, _, _, load_seconds = _load_run_model(args.model)
+    if args.top_k > len(class_names):
+        raise _UsageError(
+            f"argument --top-k: at most the number of classes ({len(class_names)}); "
+            f"received {args.top_k}"
+        )
+    image_shape = classifier.input_shape[1:]
+    if image_shape[-1] not in _COLOR_MODES:
+        raise _UsageError(
+            f"argument --model: the model takes {image_shape[-1]} channels; images have 1, 3 "
+            "or 4 (grey, RGB, RGBA)"
+        )
+    names, arrays, failed = [], [], 0
+    for path in args.images:
+        try:
+            arrays.append(_read_image(path, image_shape, args.resize))
+            names.append(path)
+        except _ImageError as error:
+            print(f"{path}: {error}", file=sys.stderr)
+            failed += 1
+    if not arrays:
+        return 1
+    call = _first_call_fastest(classifier)
+    start = time.perf_counter()
+    probabilities = np.concatenate([call(batch) for batch in _batches(arrays)])
+    predict_ms = 1000.0 * (time.perf_counter() - start)
+    for path, scores in zip(names, probabilities):
+        top = np.argsort(-scores, kind="stable")[: args.top_k]
+        print(f"{path}: " + ", ".join(f"{class_names[i]} {scores[i]:.1%}" for i in top))
+    count = len(arrays)
+    print(
+        f"Predicted {count} image{'s' if count != 1 else ''} in {predict_ms:.1f} ms "
+        f"(model loaded in {load_seconds:.2f} s)."
+    )
+    return 1 if failed else 0
+
+
+def _export(args) -> int:
+    from resnet_keras.inference import SERVE_ENDPOINT, export_saved_model
+
+    model, classifier, class_names, mean, std, _ = _load_run_model(args.model)
+    out = Path(args.out) if args.out else Path(args.model).parent / "saved_model"
+    if out.exists() and not out.is_dir():
+        raise _UsageError(f"argument --out: {str(out)!r} is a file, not a folder")
+    start = time.perf_counter()
+    try:
+        export_saved_model(model, out, mean=mean, std=std, class_names=class_names)
+    except RuntimeError as error:  # a backend without Keras' SavedModel export
+        raise _UsageError(_one_line(error)) from None
+    except OSError as error:
+        raise _UsageError(
+            f"argument --out: cannot write to {str(out)!r} ({error.strerror or error})"
+        ) from None
+    shape = ", ".join("?" if size is None else str(size) for size in classifier.input_shape[1:])
+    print(f"SavedModel written to {out} in {time.perf_counter() - start:.1f} s.")
+    print(
+        f"Signature '{SERVE_ENDPOINT}': uint8 images [batch, {shape}] -> probabilities, "
+        f"class_id, class_name ({len(class_names)} classes). Call it with TensorFlow alone:"
+    )
+    print(
+        f"  import tensorflow as tf; served = tf.saved_model.load({str(out)!r}); "
+        f"served.{SERVE_ENDPOINT}(images)['class_name']"
+    )
     return 0
 
 
@@ -552,8 +830,9 @@ def main(argv=None) -> int:
         argv: Arguments without the program name (default: `sys.argv[1:]`).
 
     Returns:
-        The exit status: 0 success, 1 training diverged or the data is unavailable, 2 bad
-        arguments, 130 interrupted.
+        The exit status: 0 success, 1 training diverged, the data is unavailable or an
+        image could not be predicted, 2 bad arguments (a model or summary.json that cannot be
+        read too), 130 interrupted.
 
     Examples:
         >>> main(["train", "--model", "resnet21", "--out", "runs/x"])  # doctest: +SKIP
@@ -562,9 +841,8 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.command == "train":
-            return _train(args)
-        return _info(args)
+        commands = {"train": _train, "predict": _predict, "export": _export, "info": _info}
+        return commands[args.command](args)
     except _UsageError as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 2
