@@ -2,7 +2,8 @@
 
 The public face of the library: the model builders, the analysis helpers and
 the submodules (`layers`, `models`, `analysis`; `lesion`, `landscape` and `saliency`
-for looking inside a trained network, ...). `import resnet_keras` needs
+for looking inside a trained network, `transfer` for putting a new head on one and
+`inference` for serving it, ...). `import resnet_keras` needs
 only Keras and NumPy; the modules that need more import it when first used:
 `data` and `training` (TensorFlow and tensorflow-datasets, for tf.data) and `plots`
 (matplotlib and scikit-learn). The course's machinery (profiles, exercises, the
@@ -22,7 +23,16 @@ from resnet_keras import _runtime  # noqa: F401, I001
 from resnet_keras import _native_logs  # noqa: F401
 
 
-from resnet_keras import analysis, landscape, layers, lesion, models, saliency
+from resnet_keras import (
+    analysis,
+    inference,
+    landscape,
+    layers,
+    lesion,
+    models,
+    saliency,
+    transfer,
+)
 from resnet_keras._optional import import_module as _import_module
 from resnet_keras._runtime import onednn_enabled
 from resnet_keras.analysis import count_macs, count_trainable_params, gradient_norms
@@ -30,16 +40,23 @@ from resnet_keras.determinism import set_determinism
 from resnet_keras.layers import BasicBlock, BottleneckBlock, ParameterFreeShortcut
 from resnet_keras.models import (
     CifarResNet,
+    CifarResNeXt,
+    ConvNeXtTiny,
     ResNet18,
     ResNet34,
     ResNet50,
+    ResNet50D,
     ResNet50V2,
     ResNet101,
     ResNet101V2,
     ResNet152,
     ResNet152V2,
+    ResNeXt50,
     SeedNet,
     SeedResNet,
+    SEResNet50,
+    WideResNet,
+    WideResNet50_2,
 )
 
 # The training recipes' schedules and loss are registered with Keras when their modules are
@@ -81,17 +98,24 @@ __all__ = [
     "BasicBlock",
     "BottleneckBlock",
     "CifarResNet",
+    "CifarResNeXt",
+    "ConvNeXtTiny",
     "ParameterFreeShortcut",
     "ResNet18",
     "ResNet34",
     "ResNet50",
+    "ResNet50D",
     "ResNet50V2",
     "ResNet101",
     "ResNet101V2",
     "ResNet152",
     "ResNet152V2",
+    "ResNeXt50",
+    "SEResNet50",
     "SeedNet",
     "SeedResNet",
+    "WideResNet",
+    "WideResNet50_2",
     "analysis",
     "count_macs",
     "count_trainable_params",
@@ -103,8 +127,10 @@ __all__ = [
     "load",
     "show_images",
     "train_with_gradient_tape",
+    "transfer",
     "training",
     "gradient_norms",
+    "inference",
     "layers",
     "models",
     "onednn_enabled",

@@ -17,6 +17,7 @@ from .figures import show_images
 from .loader import load
 from .options import pipeline_options, without_autotune_thread
 from .registry import DATASETS, Dataset, dataset_names, register_dataset
+from .subsets import class_subset
 from .synthetic import synthetic
 from .types import DataInfo, DatasetUnavailableError, LoadedData, OfflineDatasetWarning
 
@@ -27,6 +28,7 @@ register_dataset(digits.DATASET)
 __all__ = [
     "DATASETS",
     "Dataset",
+    "class_subset",
     "DataInfo",
     "DatasetUnavailableError",
     "LoadedData",

@@ -55,6 +55,19 @@ def _check_arguments(
     )
 
 
+def _check_statistics(statistics, normalize):
+    wanted = "(mean, std) with three positive std values, each a tuple of three floats"
+    try:
+        mean, std = (tuple(float(v) for v in values) for values in statistics)
+    except (TypeError, ValueError):
+        raise TypeError(f"`statistics` must be {wanted}; received {statistics!r}.") from None
+    if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
+        raise ValueError(f"`statistics` must be {wanted}; received {statistics!r}.")
+    if not normalize:
+        raise ValueError("`statistics` needs `normalize=True`; received normalize=False.")
+    return mean, std
+
+
 def _split_sizes(available, train_size, validation_split, validation_size, shrink_to_fit=False):
     if validation_size is not None:
         n_val = validation_size
@@ -107,6 +120,7 @@ def load(
     *,
     validation_size=None,
     shrink_to_fit=False,
+    statistics=None,
 ):
     """Loads an image-classification dataset as batched `tf.data` pipelines.
 
@@ -161,6 +175,9 @@ def load(
             request instead (`validation_split` when `train_size` is `None`), so sizes
             chosen for CIFAR-10, as the profiles' are, still leave most of a small
             dataset such as the digits for training.
+        statistics: `(mean, std)`, three floats each on the 0..1 scale, to normalise with
+            instead of statistics of the training images: those a pretrained network was
+            trained with, when its images are fine-tuned on (`None`: computed as above).
 
     Returns:
         A `LoadedData(train, validation, test, info)`, which also unpacks as
@@ -197,6 +214,8 @@ def load(
     )
 
     check_bool("shrink_to_fit", shrink_to_fit)
+    if statistics is not None:
+        statistics = _check_statistics(statistics, normalize)
 
     # "auto" is CIFAR-10 where it can be had, the offline digits (with a notice) otherwise.
     notice = None
@@ -227,6 +246,10 @@ def load(
         mean, std = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
         info_mean = info_std = None
         normalization = "none: pixels scaled to [0, 1]"
+    elif statistics is not None:
+        mean, std = statistics
+        info_mean, info_std = mean, std
+        normalization = "per-channel mean/std given by the caller (`statistics`)"
     elif dataset.published_statistics is not None and n_train > STATS_LIMIT:
         mean, std = dataset.published_statistics
         info_mean, info_std = mean, std
