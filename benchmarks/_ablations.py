@@ -20,10 +20,11 @@ def strided_slice_shortcut():
 
     original = shortcut.parameter_free_shortcut
 
-    def sliced(inputs, output_channels, strides):
-        if strides > 1:
+    def sliced(inputs, output_channels, strides, average=False):
+        if strides > 1 and not average:  # (ResNet-D's averaging shortcut is not ablated)
             inputs = inputs[:, ::strides, ::strides, :]
-        return original(inputs, output_channels, 1)
+            strides = 1
+        return original(inputs, output_channels, strides, average=average)
 
     # Callers look the function up in their module's globals at call time.
     shortcut.parameter_free_shortcut = sliced
