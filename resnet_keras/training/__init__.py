@@ -1,5 +1,5 @@
 """Training: the five-step GradientTape loop, `fit` with the paper's recipe, LR schedules,
-the LR range test and the default callbacks.
+the LR range test, the default callbacks and data-parallel training (`distributed`).
 
 Examples:
     >>> from resnet_keras.training import get_recipe, paper_schedule
@@ -35,16 +35,20 @@ _LAZY = {
     "backward": "resnet_keras.training.loop",
     "compute_loss": "resnet_keras.training.loop",
     "configure_precision": "resnet_keras.training.trainer",
+    "data_parallel": "resnet_keras.training.distribute",
     "default_callbacks": "resnet_keras.training.callbacks",
+    "distributed": "resnet_keras.training.distribute",
     "evaluate": "resnet_keras.training.loop",
     "find_learning_rate": "resnet_keras.training.lr_finder",
     "fit": "resnet_keras.training.trainer",
     "forward": "resnet_keras.training.loop",
     "initialise": "resnet_keras.training.loop",
     "make_train_step": "resnet_keras.training.loop",
+    "model_distribution": "resnet_keras.training.distribute",
     "read_history_csv": "resnet_keras.training.callbacks",
     "repair_history_csv": "resnet_keras.training.callbacks",
     "suggest_learning_rate": "resnet_keras.training.lr_finder",
+    "synchronized_batch_norm": "resnet_keras.training.distribute",
     "train_with_gradient_tape": "resnet_keras.training.loop",
     "update": "resnet_keras.training.loop",
 }
@@ -80,7 +84,9 @@ __all__ = [
     "compute_loss",
     "configure_precision",
     "cosine_schedule",
+    "data_parallel",
     "default_callbacks",
+    "distributed",
     "evaluate",
     "find_learning_rate",
     "fit",
@@ -88,11 +94,13 @@ __all__ = [
     "get_recipe",
     "initialise",
     "make_train_step",
+    "model_distribution",
     "paper_schedule",
     "read_history_csv",
     "repair_history_csv",
     "schedule_values",
     "suggest_learning_rate",
+    "synchronized_batch_norm",
     "train_with_gradient_tape",
     "update",
 ]

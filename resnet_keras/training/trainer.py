@@ -8,7 +8,7 @@ import keras
 import tensorflow as tf
 
 from resnet_keras._validation import check_bool, check_instance, check_path, check_positive_int
-from resnet_keras.training import backup
+from resnet_keras.training import backup, distribute
 from resnet_keras.training._common import steps_in, unpack_data
 from resnet_keras.training.callbacks import (
     BACKUP_DIR,
@@ -107,6 +107,8 @@ def fit(
     tensorboard: bool = False,
     jit_compile: bool = False,
     steps_per_execution: int = 1,
+    distribution="auto",
+    synchronized_batch_norm: bool = False,
     verbose="auto",
 ) -> keras.callbacks.History:
     """Compiles `model` with a training recipe and trains it with the default callbacks.
@@ -129,6 +131,15 @@ def fit(
     Mixed precision is a property of the model, so it is chosen before the model is built, with
     `configure_precision(mixed_precision=True)`; XLA is `jit_compile` (`accelerator_settings`
     keeps either only where a GPU is visible).
+
+    Data-parallel training runs on the backend's own engine (`tf.distribute` on TensorFlow,
+    `keras.distribution` on JAX; see `resnet_keras.training.distribute`). The model must be
+    created under it, so the engine is chosen before the model is built, with
+    `resnet_keras.training.distributed`; `fit` then compiles, creates the optimizer state and
+    trains inside the same scope. The batches of `data` are global batches, split over the
+    replicas, so the same data, batch size and seed train the same network on one device or
+    several; with `synchronized_batch_norm=True` the weights are the same up to float
+    rounding (tested on two CPU devices).
 
     Args:
         model: A built Keras model that outputs logits.
@@ -153,11 +164,23 @@ def fit(
             the step is short, as on a GPU (benchmarks/RESULTS.md). Per-batch callbacks
             then run once per call. The weights
             are the same as with 1.
+        distribution: The data-parallel engine: "auto" (the one the model was created under,
+            see `resnet_keras.training.distributed`; one device for a model created outside
+            any), None (one device) or the `tf.distribute.Strategy` /
+            `keras.distribution.Distribution` the model was created under.
+        synchronized_batch_norm: Normalise with the statistics of the global batch instead
+            of each replica's share (per replica is the paper's; see
+            `resnet_keras.training.distribute.synchronized_batch_norm`). No effect on one
+            device, nor on JAX, where the statistics are always the global batch's.
         verbose: Passed to `model.fit` ("auto", 0, 1 or 2).
 
     Returns:
         The `keras.callbacks.History` of this call (only the epochs it ran; the whole run's
         history is in `out_dir/history.csv`).
+
+    Raises:
+        ValueError: for an argument out of range, a model not created under `distribution`,
+            or global batches that do not split evenly over its replicas.
 
     Examples:
         >>> import resnet_keras as rk
@@ -172,6 +195,10 @@ def fit(
         >>> # Called again, it resumes from out_dir: the one epoch is done already.
         >>> fit(model, data, epochs=1, out_dir=out_dir, verbose=0).history
         {}
+        >>> # Data-parallel over two GPUs: build the model under the engine, then fit.
+        >>> with rk.training.distributed(devices=2) as engine:  # doctest: +SKIP
+        ...     model = rk.CifarResNet(depth=20, num_classes=data.info.num_classes)
+        >>> fit(model, data, epochs=1, distribution=engine)  # doctest: +SKIP
     """
     check_instance("model", model, keras.Model, "a keras.Model")
     epochs = check_positive_int("epochs", epochs)
@@ -194,44 +221,59 @@ def fit(
         warmup_steps=warmup_steps,
         weight_decay=weight_decay,
     )
+    check_bool("jit_compile", jit_compile)
+    check_bool("synchronized_batch_norm", synchronized_batch_norm)
     if not model.built:
         # BackupAndRestore and the weight-decay regularisers both need the variables to exist.
-        model(next(iter(train_data.take(1)))[0], training=False)
-    _compile_with_recipe(
-        model,
-        recipe,
-        total_steps=epochs * steps_per_epoch,
-        jit_compile=check_bool("jit_compile", jit_compile),
-        steps_per_execution=steps_per_execution,
-    )
-    # Create the optimizer's state (the momentum buffers) here, not inside the first training
-    # step: Keras would create it while tracing that step, and a tf.function that creates
-    # variables is traced twice. Tracing is most of a new model's first step, so this about
-    # halves it (benchmarks/RESULTS.md).
-    initialise(model, model.optimizer)
+        # The model was created under its engine (if any); building there lays its variables
+        # out the same way.
+        with distribute.distribution_scope(distribute.resolve_distribution(model, "auto")):
+            model(next(iter(train_data.take(1)))[0], training=False)
+    distribution = distribute.resolve_distribution(model, distribution)
+    distribute.check_global_batch(train_data, distribution)
+    if validation_data is not None:
+        distribute.check_global_batch(validation_data, distribution, name="validation_data")
+    # The optimizer, its state, the metrics and the regularisers are created inside the
+    # engine's scope, where it can mirror (or replicate) them as it did the model.
+    with (
+        distribute.distribution_scope(distribution),
+        distribute.synchronized_batch_norm(model, synchronized_batch_norm),
+    ):
+        _compile_with_recipe(
+            model,
+            recipe,
+            total_steps=epochs * steps_per_epoch,
+            jit_compile=jit_compile,
+            steps_per_execution=steps_per_execution,
+        )
+        # Create the optimizer's state (the momentum buffers) here, not inside the first training
+        # step: Keras would create it while tracing that step, and a tf.function that creates
+        # variables is traced twice. Tracing is most of a new model's first step, so this about
+        # halves it (benchmarks/RESULTS.md).
+        initialise(model, model.optimizer)
 
-    initial_epoch = 0
-    if out_dir is not None:
-        # Weights, optimizer state and step counter of the last finished epoch; Keras then
-        # starts at the next epoch (a public argument: no private attribute is set).
-        initial_epoch = min(backup.restore(model, Path(out_dir) / BACKUP_DIR), epochs)
-        repair_history_csv(Path(out_dir) / HISTORY_FILE, initial_epoch)
+        initial_epoch = 0
+        if out_dir is not None:
+            # Weights, optimizer state and step counter of the last finished epoch; Keras then
+            # starts at the next epoch (a public argument: no private attribute is set).
+            initial_epoch = min(backup.restore(model, Path(out_dir) / BACKUP_DIR), epochs)
+            repair_history_csv(Path(out_dir) / HISTORY_FILE, initial_epoch)
 
-    if monitor is None:
-        monitor = "val_accuracy" if validation_data is not None else "accuracy"
-    # EpochSetter first: it pins the data order to the epoch before its first batch is drawn.
-    all_callbacks = (
-        [EpochSetter(train_data)]
-        + list(callbacks or [])
-        + default_callbacks(out_dir, monitor=monitor, tensorboard=tensorboard)
-    )
-    return model.fit(
-        train_data,
-        validation_data=validation_data,
-        epochs=epochs,
-        initial_epoch=initial_epoch,
-        steps_per_epoch=steps_per_epoch if steps_in(train_data) is None else None,
-        callbacks=all_callbacks,
-        shuffle=False,  # the tf.data pipeline shuffles; Keras would only warn
-        verbose=verbose,
-    )
+        if monitor is None:
+            monitor = "val_accuracy" if validation_data is not None else "accuracy"
+        # EpochSetter first: it pins the data order to the epoch before its first batch is drawn.
+        all_callbacks = (
+            [EpochSetter(train_data)]
+            + list(callbacks or [])
+            + default_callbacks(out_dir, monitor=monitor, tensorboard=tensorboard)
+        )
+        return model.fit(
+            train_data,
+            validation_data=validation_data,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps_per_epoch if steps_in(train_data) is None else None,
+            callbacks=all_callbacks,
+            shuffle=False,  # the tf.data pipeline shuffles; Keras would only warn
+            verbose=verbose,
+        )
