@@ -53,7 +53,7 @@ def test_each_notebook_asks_its_questions_and_their_answers_pass(module_name):
 
 
 def test_the_faq_notebook_asks_the_articles_three_questions():
-    faq = importlib.import_module("resnet_keras.course.exercises.nb10_faq")
+    faq = importlib.import_module("resnet_keras.course.exercises.nb12_faq")
     titles = [value.title for value in vars(faq).values() if isinstance(value, MultipleChoice)]
     assert sorted(title.split(" · ")[0] for title in titles if title.startswith("FAQ")) == [
         "FAQ 1",

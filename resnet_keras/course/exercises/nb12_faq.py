@@ -1,4 +1,4 @@
-"""Checked exercises of notebook 10: the seed article's FAQ, answered with code and numbers.
+"""Checked exercises of notebook 12: the seed article's FAQ, answered with code and numbers.
 
 The article ends with three questions. Each becomes exercises whose answers are
 code or numbers that a checker verifies, with feedback that explains the
@@ -29,8 +29,8 @@ reseeds the global random state.
 
 Examples:
 
->>> from resnet_keras.course.exercises import nb10_faq
->>> nb10_faq.check_lr_schedule(None).status
+>>> from resnet_keras.course.exercises import nb12_faq
+>>> nb12_faq.check_lr_schedule(None).status
 ⏳ 3b · A learning-rate schedule that decays: not attempted yet
 'not attempted'
 """
@@ -346,7 +346,7 @@ first_learning_rate = MultipleChoice(
 def _how_to_measure(residual, depth=DEPTH):
     flag = "" if residual else ", residual=False"
     return (
-        "images, labels = nb10_faq.probe_batch(); rk.set_determinism(0); "
+        "images, labels = nb12_faq.probe_batch(); rk.set_determinism(0); "
         f"model = rk.CifarResNet({depth}{flag}); norms = rk.gradient_norms(model, images, "
         "labels); ratio = norms[0][1] / norms[-1][1]"
     )
@@ -695,7 +695,7 @@ def _measure_run(model, name):
     if model.output_shape != (None, clean.info.num_classes):
         raise Incorrect(
             f"The {name} model outputs {model.output_shape}; build it with "
-            f"nb10_faq.small_resnet({clean.info.num_classes}) on the 16x16 digits."
+            f"nb12_faq.small_resnet({clean.info.num_classes}) on the 16x16 digits."
         )
     return {
         "train_accuracy": evaluate(model, clean.train)["accuracy"],

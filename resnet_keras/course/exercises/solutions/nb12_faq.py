@@ -1,7 +1,7 @@
-"""Reference solutions of notebook 10 (the seed article's FAQ). Try the exercises first.
+"""Reference solutions of notebook 12 (the seed article's FAQ). Try the exercises first.
 
 Each name answers the exercise of the same number in the notebook and passes
-its checker in `resnet_keras.course.exercises.nb10_faq`:
+its checker in `resnet_keras.course.exercises.nb12_faq`:
 
 - the questions: `QUESTION_ANSWERS` (their letters and numbers),
 - 1a `QUESTION_ANSWERS["chain_rule"]`, 1b `gradient_ratio()`, 1c `depth_doubling()`,
@@ -10,7 +10,7 @@ its checker in `resnet_keras.course.exercises.nb10_faq`:
 
 Examples:
 
->>> from resnet_keras.course.exercises.solutions import nb10_faq as solutions
+>>> from resnet_keras.course.exercises.solutions import nb12_faq as solutions
 >>> solutions.resnet44_cost()
 {'params': 658586, 'macs': 97174144}
 """
@@ -21,7 +21,7 @@ import keras
 import numpy as np
 
 import resnet_keras as rk
-from resnet_keras.course.exercises.nb10_faq import probe_batch, small_resnet
+from resnet_keras.course.exercises.nb12_faq import probe_batch, small_resnet
 
 __all__ = [
     "QUESTION_ANSWERS",
@@ -130,7 +130,7 @@ def choose_learning_rate(num_steps=60, epochs=3):
     validation accuracy over two seeds, as the checker judges it: one run on 200 images is
     noisy. The data are the shipped digits, online or not.
     """
-    from resnet_keras.course.exercises.nb10_faq import LR_DATA
+    from resnet_keras.course.exercises.nb12_faq import LR_DATA
     from resnet_keras.data import load
     from resnet_keras.training import evaluate, find_learning_rate
 

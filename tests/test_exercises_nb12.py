@@ -1,4 +1,4 @@
-"""The checkers of notebook 10 (FAQ exercises): each accepts its reference solution, says
+"""The checkers of notebook 12 (FAQ exercises): each accepts its reference solution, says
 "not attempted" for a blank answer, and rejects typical wrong answers with feedback that names
 the mistake. The last tests run every reference solution through its checker."""
 
@@ -10,8 +10,8 @@ import keras
 import numpy as np
 import pytest
 
-from resnet_keras.course.exercises import nb10_faq as nb
-from resnet_keras.course.exercises.solutions import nb10_faq as solutions
+from resnet_keras.course.exercises import nb12_faq as nb
+from resnet_keras.course.exercises.solutions import nb12_faq as solutions
 from resnet_keras.training import LRFinderResult, cosine_schedule, paper_schedule
 
 
