@@ -1,6 +1,6 @@
 """A training process for the resume tests: `rk.fit` on the digits, killed where it is told.
 
-    python tests/_resume_worker.py OUT [--kill-at EPOCH STEP] [--kill-in-save EPOCHS]
+    python tests/_resume_worker.py OUT [--kill-at EPOCH STEP] [--kill-in-save EPOCHS] [--recipe R]
 
 `--kill-at` sends SIGKILL to this process before training step STEP of epoch EPOCH (both
 from 0), as an out-of-memory killer or a closed laptop would: no Python cleanup runs.
@@ -58,6 +58,7 @@ def main(argv=None):
     parser.add_argument("out")
     parser.add_argument("--kill-at", nargs=2, type=int, default=None)
     parser.add_argument("--kill-in-save", type=int, default=None)
+    parser.add_argument("--recipe", default="paper")
     args = parser.parse_args(argv)
 
     rk.set_determinism(0)
@@ -67,7 +68,15 @@ def main(argv=None):
     callbacks = [KillAt(*args.kill_at)] if args.kill_at else []
     if args.kill_in_save is not None:
         kill_during_save(args.kill_in_save)
-    rk.fit(model, data, epochs=EPOCHS, out_dir=args.out, callbacks=callbacks, verbose=0)
+    rk.fit(
+        model,
+        data,
+        epochs=EPOCHS,
+        out_dir=args.out,
+        callbacks=callbacks,
+        recipe=args.recipe,
+        verbose=0,
+    )
     np.savez(os.path.join(args.out, "final.npz"), *[np.asarray(w) for w in model.weights])
     return 0
 

@@ -163,4 +163,4 @@ def shrink(dataset, size):
     )
     # A training split's order is a function of its epoch counter (resnet_keras.data.epochs):
     # the shrunk split keeps it, so `rk.fit` pins the same epochs as on the original.
-    return epochs.attach(shrunk, epochs.epoch_counter(dataset))
+    return epochs.attach(shrunk, epochs.epoch_counters(dataset))

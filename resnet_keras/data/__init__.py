@@ -15,6 +15,7 @@ from .cifar10 import probe_download_host
 from .epochs import epoch_counter, set_epoch
 from .figures import show_images
 from .loader import load
+from .mixing import mix_batches
 from .options import pipeline_options, without_autotune_thread
 from .registry import DATASETS, Dataset, dataset_names, register_dataset
 from .subsets import class_subset
@@ -36,6 +37,7 @@ __all__ = [
     "dataset_names",
     "epoch_counter",
     "load",
+    "mix_batches",
     "pipeline_options",
     "probe_download_host",
     "register_dataset",

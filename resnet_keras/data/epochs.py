@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-__all__ = ["epoch_counter", "new_epoch_counter", "set_epoch"]
+__all__ = ["epoch_counter", "epoch_counters", "new_epoch_counter", "set_epoch"]
 
 _ATTRIBUTE = "_resnet_keras_epoch_counter"
 
@@ -39,10 +39,17 @@ def new_epoch_counter() -> tf.Variable:
         return tf.Variable(0, dtype=tf.int64, trainable=False, name="data_epoch")
 
 
-def attach(dataset: tf.data.Dataset, counter: tf.Variable | None) -> tf.data.Dataset:
-    """Records on `dataset` the counter its order depends on (returns `dataset`)."""
-    if counter is not None:
-        setattr(dataset, _ATTRIBUTE, counter)
+def attach(dataset: tf.data.Dataset, counter) -> tf.data.Dataset:
+    """Records on `dataset` the counter(s) its order depends on (returns `dataset`).
+
+    `counter` is None, one counter, or a sequence of them: a pipeline built on a training
+    split (`mixing.mix_batches`) keeps the split's counter and adds its own.
+    """
+    if counter is None:
+        return dataset
+    counters = tuple(counter) if isinstance(counter, (list, tuple)) else (counter,)
+    if counters:
+        setattr(dataset, _ATTRIBUTE, counters)
     return dataset
 
 
@@ -62,7 +69,19 @@ def epoch_counter(dataset) -> tf.Variable | None:
         >>> epoch_counter(data.train) is not None, epoch_counter(data.test)
         (True, None)
     """
-    return getattr(dataset, _ATTRIBUTE, None)
+    counters = epoch_counters(dataset)
+    return counters[0] if counters else None
+
+
+def epoch_counters(dataset) -> tuple:
+    """All the epoch counters a dataset's order depends on (empty for most datasets).
+
+    Examples:
+        >>> from resnet_keras.data import load
+        >>> len(epoch_counters(load("digits", batch_size=64, train_size=128).train))
+        1
+    """
+    return tuple(getattr(dataset, _ATTRIBUTE, ()))
 
 
 def set_epoch(dataset, epoch: int) -> bool:
@@ -93,11 +112,10 @@ def set_epoch(dataset, epoch: int) -> bool:
     from resnet_keras._validation import check_non_negative_int
 
     epoch = check_non_negative_int("epoch", epoch)
-    counter = epoch_counter(dataset)
-    if counter is None:
-        return False
-    counter.assign(epoch)
-    return True
+    counters = epoch_counters(dataset)
+    for counter in counters:
+        counter.assign(epoch)
+    return bool(counters)
 
 
 def draw_epoch(counter: tf.Variable) -> tf.Tensor:

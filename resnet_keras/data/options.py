@@ -73,4 +73,4 @@ def without_autotune_thread(dataset: tf.data.Dataset) -> tf.data.Dataset:
         return dataset
     from . import epochs  # the copy keeps the epoch counter its order depends on
 
-    return epochs.attach(dataset.with_options(pipeline_options()), epochs.epoch_counter(dataset))
+    return epochs.attach(dataset.with_options(pipeline_options()), epochs.epoch_counters(dataset))

@@ -155,7 +155,8 @@ class EpochSetter(keras.callbacks.Callback):
         >>> from resnet_keras.data import load
         >>> data = load("digits", batch_size=64, train_size=128)
         >>> EpochSetter(data.train).on_epoch_begin(3)
-        >>> int(data.train._resnet_keras_epoch_counter.numpy())
+        >>> from resnet_keras.data import epoch_counter
+        >>> int(epoch_counter(data.train).numpy())
         3
     """
 

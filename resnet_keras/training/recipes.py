@@ -35,6 +35,7 @@ from resnet_keras.training.schedules import cosine_schedule, paper_schedule
 __all__ = [
     "RECIPES",
     "Recipe",
+    "Accuracy",
     "SparseCategoricalCrossentropyWithSmoothing",
     "apply_weight_decay",
     "get_recipe",
@@ -48,11 +49,13 @@ _DECAY_TARGETS = ("all", "kernels")
 
 @keras.saving.register_keras_serializable(package="resnet_keras")
 class SparseCategoricalCrossentropyWithSmoothing(keras.losses.Loss):
-    """Cross-entropy from logits for integer labels, with optional label smoothing.
+    """Cross-entropy from logits for integer labels (or soft ones), with label smoothing.
 
     `keras.losses.SparseCategoricalCrossentropy` has no `label_smoothing`; this loss one-hot encodes
     the labels and uses `keras.losses.categorical_crossentropy`, which has it. With
-    `label_smoothing=0` it equals the sparse loss.
+    `label_smoothing=0` it equals the sparse loss. Labels that already have a class axis, like
+    the soft labels of mixup and CutMix (`resnet_keras.data.mix_batches`), are used as they
+    are, so one loss serves the mixed training batches and the integer validation labels.
 
     Args:
         label_smoothing: Float in [0, 1): the target becomes
@@ -81,11 +84,9 @@ class SparseCategoricalCrossentropyWithSmoothing(keras.losses.Loss):
 
     def call(self, y_true, y_pred):
         y_pred = keras.ops.convert_to_tensor(y_pred, dtype=self.dtype)
-        num_classes = keras.ops.shape(y_pred)[-1]
-        labels = keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32")
-        one_hot = keras.ops.one_hot(labels, num_classes, dtype=y_pred.dtype)
+        y_true = keras.ops.convert_to_tensor(y_true)
         return keras.losses.categorical_crossentropy(
-            one_hot,
+            _class_probabilities(y_true, y_pred),
             y_pred,
             from_logits=self.from_logits,
             label_smoothing=self.label_smoothing,
@@ -95,6 +96,62 @@ class SparseCategoricalCrossentropyWithSmoothing(keras.losses.Loss):
         config = super().get_config()
         config.update({"label_smoothing": self.label_smoothing, "from_logits": self.from_logits})
         return config
+
+
+def _is_soft(y_true, y_pred) -> bool:
+    """Whether labels carry a class axis (soft labels) rather than being class ids.
+
+    Decided from the static shapes, as Keras decides which accuracy "accuracy" means: ids are
+    `(batch,)` or `(batch, 1)`, soft labels `(batch, classes)` with more than one class.
+    """
+    true_shape, predicted_shape = tuple(y_true.shape), tuple(y_pred.shape)
+    return (
+        len(true_shape) == len(predicted_shape)
+        and true_shape[-1] is not None
+        and true_shape[-1] == predicted_shape[-1]
+        and true_shape[-1] != 1
+    )
+
+
+def _class_probabilities(y_true, y_pred):
+    if _is_soft(y_true, y_pred):
+        return keras.ops.cast(y_true, y_pred.dtype)
+    labels = keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32")
+    return keras.ops.one_hot(labels, keras.ops.shape(y_pred)[-1], dtype=y_pred.dtype)
+
+
+def _accuracy_of_ids_or_soft_labels(y_true, y_pred):
+    if _is_soft(y_true, y_pred):
+        y_true = keras.ops.argmax(y_true, axis=-1)
+    return keras.metrics.sparse_categorical_accuracy(keras.ops.reshape(y_true, (-1, 1)), y_pred)
+
+
+@keras.saving.register_keras_serializable(package="resnet_keras")
+class Accuracy(keras.metrics.MeanMetricWrapper):
+    """Top-1 accuracy for integer labels or soft ones (the class with the largest weight).
+
+    On batches mixed by mixup or CutMix a prediction counts as right when it names the image's
+    larger share, so training accuracy there is only a rough guide; validation batches keep
+    their integer labels and get the ordinary accuracy.
+
+    Args:
+        name: Metric name ("accuracy", so histories keep their column names).
+        dtype: Metric dtype.
+
+    Examples:
+        >>> import numpy as np
+        >>> metric = Accuracy()
+        >>> soft_labels = np.array([[0.3, 0.7], [0.9, 0.1]])
+        >>> metric.update_state(soft_labels, np.array([[0.0, 1.0], [0.0, 1.0]]))
+        >>> float(metric.result())
+        0.5
+    """
+
+    def __init__(self, name="accuracy", dtype=None):
+        super().__init__(_accuracy_of_ids_or_soft_labels, name=name, dtype=dtype)
+
+    def get_config(self):
+        return {"name": self.name, "dtype": self.dtype}
 
 
 def apply_weight_decay(model, weight_decay: float = 1e-4, include: str = "all") -> int:
@@ -171,6 +228,15 @@ class Recipe:
         warmup_learning_rate: LR at the start of warm-up (None: `learning_rate / 10` for the
             step schedule, 0 for the cosine one).
         label_smoothing: Label smoothing of the cross-entropy (0: none, as in the paper).
+        mixup_alpha: Mixup's Beta(alpha, alpha) (0: off), see `resnet_keras.data.mix_batches`.
+        cutmix_alpha: CutMix's Beta(alpha, alpha) (0: off).
+        switch_probability: With mixup and CutMix both on, the share of batches that get CutMix.
+        ema_momentum: Keep an exponential moving average of the weights with this momentum
+            (None: off). The model ends training with the average's weights and is validated
+            with them (Keras' `use_ema` and `SwapEMAWeights`). The average covers about
+            `1 / (1 - ema_momentum)` steps; a run shorter than ten times that gets a momentum
+            whose window is a tenth of the run, so a short run averages its last steps rather
+            than its starting point.
         description: One line for humans.
 
     Examples:
@@ -192,6 +258,10 @@ class Recipe:
     warmup_steps: int = 0
     warmup_learning_rate: float | None = None
     label_smoothing: float = 0.0
+    mixup_alpha: float = 0.0
+    cutmix_alpha: float = 0.0
+    switch_probability: float = 0.5
+    ema_momentum: float | None = None
     description: str = ""
 
     def __post_init__(self):
@@ -204,6 +274,44 @@ class Recipe:
             "label_smoothing", self.label_smoothing, minimum=0, maximum=1, open_maximum=True
         )
         check_non_negative_int("warmup_steps", self.warmup_steps)
+        check_number("mixup_alpha", self.mixup_alpha, minimum=0)
+        check_number("cutmix_alpha", self.cutmix_alpha, minimum=0)
+        check_number("switch_probability", self.switch_probability, minimum=0, maximum=1)
+        if self.ema_momentum is not None:
+            check_number("ema_momentum", self.ema_momentum, minimum=0, maximum=1, open_maximum=True)
+
+    @property
+    def mixes(self) -> bool:
+        """Whether the recipe mixes its training batches (mixup or CutMix)."""
+        return self.mixup_alpha > 0 or self.cutmix_alpha > 0
+
+    def effective_ema_momentum(self, total_steps: int) -> float | None:
+        """The EMA momentum used for a run of `total_steps` (its window capped at a tenth).
+
+        Examples:
+            >>> recipe = Recipe(name="ema", ema_momentum=0.999)
+            >>> recipe.effective_ema_momentum(100_000), recipe.effective_ema_momentum(500)
+            (0.999, 0.98)
+        """
+        if self.ema_momentum is None:
+            return None
+        window = max(total_steps / 10.0, 1.0)
+        return min(self.ema_momentum, 1.0 - 1.0 / window)
+
+    def mix(self, dataset, num_classes: int, seed: int = 0):
+        """The training batches mixed as this recipe says (unchanged when it does not mix)."""
+        if not self.mixes:
+            return dataset
+        from resnet_keras.data.mixing import mix_batches
+
+        return mix_batches(
+            dataset,
+            num_classes,
+            mixup_alpha=self.mixup_alpha,
+            cutmix_alpha=self.cutmix_alpha,
+            switch_probability=self.switch_probability,
+            seed=seed,
+        )
 
     def replace(self, **changes) -> Recipe:
         """Returns a copy with some fields changed (None values are ignored).
@@ -256,16 +364,22 @@ class Recipe:
         )
 
     def build_optimizer(self, total_steps: int) -> keras.optimizers.SGD:
-        """SGD with momentum and this recipe's schedule (decay is NOT set here, see module doc)."""
+        """SGD with momentum and this recipe's schedule (decay is NOT set here, see module doc).
+
+        With `ema_momentum`, Keras' own weight average (`use_ema`) is on.
+        """
+        ema_momentum = self.effective_ema_momentum(total_steps)
         return keras.optimizers.SGD(
             learning_rate=self.build_schedule(total_steps),
             momentum=self.momentum,
             nesterov=self.nesterov,
+            use_ema=ema_momentum is not None,
+            ema_momentum=0.99 if ema_momentum is None else ema_momentum,
         )
 
     def build_loss(self) -> keras.losses.Loss:
-        """Cross-entropy from logits for integer labels, with this recipe's label smoothing."""
-        if self.label_smoothing:
+        """Cross-entropy from logits with this recipe's label smoothing (and mixed soft labels)."""
+        if self.label_smoothing or self.mixes:
             return SparseCategoricalCrossentropyWithSmoothing(self.label_smoothing)
         return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
@@ -294,6 +408,20 @@ RECIPES: dict[str, Recipe] = {
         label_smoothing=0.1,
         description="'cosine' plus label smoothing 0.1.",
     ),
+    "modern": Recipe(
+        name="modern",
+        schedule="cosine",
+        warmup_steps=400,
+        nesterov=True,
+        label_smoothing=0.1,
+        mixup_alpha=0.2,
+        cutmix_alpha=1.0,
+        ema_momentum=0.9998,
+        description=(
+            "He et al. 2019 'Bag of Tricks' / Wightman et al. 2021: warm-up and cosine, Nesterov, "
+            "label smoothing 0.1, mixup 0.2 or CutMix 1.0 per batch, weight EMA."
+        ),
+    ),
 }
 
 
@@ -301,8 +429,8 @@ def get_recipe(recipe="paper") -> Recipe:
     """Returns a `Recipe` by name (a `Recipe` instance is returned unchanged).
 
     Args:
-        recipe: One of `RECIPES` ("paper", "paper-warmup", "cosine", "cosine-smooth") or a
-            `Recipe`.
+        recipe: One of `RECIPES` ("paper", "paper-warmup", "cosine", "cosine-smooth",
+            "modern") or a `Recipe`.
 
     Returns:
         The recipe.

@@ -7,7 +7,13 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from resnet_keras._validation import check_bool, check_instance, check_path, check_positive_int
+from resnet_keras._validation import (
+    check_bool,
+    check_instance,
+    check_non_negative_int,
+    check_path,
+    check_positive_int,
+)
 from resnet_keras.training import backup, distribute
 from resnet_keras.training._common import steps_in, unpack_data
 from resnet_keras.training.callbacks import (
@@ -18,7 +24,7 @@ from resnet_keras.training.callbacks import (
     repair_history_csv,
 )
 from resnet_keras.training.loop import initialise
-from resnet_keras.training.recipes import apply_weight_decay, get_recipe
+from resnet_keras.training.recipes import Accuracy, apply_weight_decay, get_recipe
 
 __all__ = ["accelerator_settings", "configure_precision", "fit"]
 
@@ -83,7 +89,10 @@ def _compile_with_recipe(model, recipe, total_steps, jit_compile, steps_per_exec
     model.compile(
         optimizer=recipe.build_optimizer(total_steps=total_steps),
         loss=recipe.build_loss(),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        # Integer labels, or the soft ones of mixup/CutMix (recipes.Accuracy).
+        metrics=[
+            Accuracy() if recipe.mixes else keras.metrics.SparseCategoricalAccuracy("accuracy")
+        ],
         jit_compile=jit_compile,
         steps_per_execution=steps_per_execution,
     )
@@ -109,6 +118,7 @@ def fit(
     steps_per_execution: int = 1,
     distribution="auto",
     synchronized_batch_norm: bool = False,
+    mix_seed: int = 0,
     verbose="auto",
 ) -> keras.callbacks.History:
     """Compiles `model` with a training recipe and trains it with the default callbacks.
@@ -172,6 +182,8 @@ def fit(
             of each replica's share (per replica is the paper's; see
             `resnet_keras.training.distribute.synchronized_batch_norm`). No effect on one
             device, nor on JAX, where the statistics are always the global batch's.
+        mix_seed: Seed of the recipe's mixup/CutMix draws (`resnet_keras.data.mix_batches`);
+            the data's own order and augmentation follow the seed given to `load`.
         verbose: Passed to `model.fit` ("auto", 0, 1 or 2).
 
     Returns:
@@ -223,6 +235,7 @@ def fit(
     )
     check_bool("jit_compile", jit_compile)
     check_bool("synchronized_batch_norm", synchronized_batch_norm)
+    check_non_negative_int("mix_seed", mix_seed)
     if not model.built:
         # BackupAndRestore and the weight-decay regularisers both need the variables to exist.
         # The model was created under its engine (if any); building there lays its variables
@@ -230,6 +243,9 @@ def fit(
         with distribute.distribution_scope(distribute.resolve_distribution(model, "auto")):
             model(next(iter(train_data.take(1)))[0], training=False)
     distribution = distribute.resolve_distribution(model, distribution)
+    if recipe.mixes:
+        # Mixup/CutMix: mixed images with soft labels; validation keeps its integer labels.
+        train_data = recipe.mix(train_data, num_classes=model.output_shape[-1], seed=mix_seed)
     distribute.check_global_batch(train_data, distribution)
     if validation_data is not None:
         distribute.check_global_batch(validation_data, distribution, name="validation_data")
@@ -262,8 +278,15 @@ def fit(
         if monitor is None:
             monitor = "val_accuracy" if validation_data is not None else "accuracy"
         # EpochSetter first: it pins the data order to the epoch before its first batch is drawn.
+        # With a weight average (recipe.ema_momentum), validation runs on the averaged weights
+        # and fit ends holding them (Keras' finalize_variable_values). The swap happens only
+        # around validation, so the backup at the end of an epoch holds the raw weights and
+        # their average in their own slots and a resumed run goes on as the uninterrupted one.
+        # The best checkpoint holds the raw weights of the epoch whose average validated best.
+        ema = [keras.callbacks.SwapEMAWeights()] if recipe.ema_momentum is not None else []
         all_callbacks = (
             [EpochSetter(train_data)]
+            + ema
             + list(callbacks or [])
             + default_callbacks(out_dir, monitor=monitor, tensorboard=tensorboard)
         )
