@@ -18,6 +18,11 @@ from benchmarks import BENCHMARK_NAMES
 from benchmarks._harness import default_threads, machine_info, markdown_table
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+# `distribute` (issue 28: the data-parallel engines through `rk.fit`) and `descendants` (issue
+# 27: the descendant blocks against stock Keras layers), after the package's own list.
+NAMES = BENCHMARK_NAMES + tuple(
+    name for name in ("distribute", "descendants") if name not in BENCHMARK_NAMES
+)
 
 
 def machine_markdown(info, threads):
@@ -75,7 +80,7 @@ def run_benchmarks(names, quick=False, threads=None, log=print, baseline=None):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     add = parser.add_argument
-    add("names", nargs="*", help=f"benchmarks to run (default: all of {BENCHMARK_NAMES})")
+    add("names", nargs="*", help=f"benchmarks to run (default: all of {NAMES})")
     add("--quick", action="store_true", help="tiny sizes: a smoke test of the harness")
     add("--threads", type=int, default=None, help="threads per framework")
     add("--list", action="store_true", help="list the benchmarks and exit")
@@ -84,12 +89,12 @@ def main(argv=None):
     add("--no-write", action="store_true", help="print only")
     args = parser.parse_args(argv)
     if args.list:
-        print("\n".join(BENCHMARK_NAMES))
+        print("\n".join(NAMES))
         return 0
-    names = args.names or list(BENCHMARK_NAMES)
+    names = args.names or list(NAMES)
     for name in names:
-        if name not in BENCHMARK_NAMES:
-            parser.error(f"unknown benchmark {name!r}; choose from {', '.join(BENCHMARK_NAMES)}")
+        if name not in NAMES:
+            parser.error(f"unknown benchmark {name!r}; choose from {', '.join(NAMES)}")
 
     threads = args.threads or default_threads()
     info = machine_info()

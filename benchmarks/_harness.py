@@ -111,6 +111,54 @@ def start_workers(groups, threads, warmup, log=print, paths=None):
     return workers, status, failures
 
 
+def start_workers_together(groups, threads, warmup, log=print):
+    """`start_workers`, every worker warming up at the same time (nothing is timed yet).
+
+    On a machine shared with other work the warm-ups (imports, tracing, compilation) of a
+    benchmark with many workers take minutes each; side by side they overlap.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    def start(item):
+        name, group = item
+        log(f"starting worker {name} ({len(group['contenders'])} contenders)")
+        config = {"threads": threads, "warmup": warmup, "contenders": group["contenders"]}
+        try:
+            return name, Worker(name, config, thread_environment(threads) | group["env"])
+        except WorkerError as error:
+            return name, error
+
+    workers, status, failures = {}, {}, {}
+    with ThreadPoolExecutor(max_workers=max(1, len(groups))) as pool:
+        started = list(pool.map(start, groups.items()))
+    for name, worker in started:
+        if isinstance(worker, WorkerError):
+            failures.update({spec["id"]: str(worker) for spec in groups[name]["contenders"]})
+            continue
+        for ident, state in worker.info["contenders"].items():
+            if state["ok"]:
+                workers[ident], status[ident] = worker, dict(state, runtime=worker.info["runtime"])
+            else:
+                failures[ident] = state["error"]
+                log(f"  {ident} unavailable: {state['error']}")
+        if worker not in workers.values():
+            worker.close()
+    return workers, status, failures
+
+
+def per_cpu_second_ratios(numerator, denominator):
+    """Per-round ratios of images per CPU-second of the worker process, from `runner` replies.
+
+    A stall of a shared machine (the process waiting for a core) lengthens the wall time of
+    a call, not the CPU time it uses; an engine's extra work shows in both.
+    """
+    return [
+        (a["count"] / a["cpu_seconds"]) / (b["count"] / b["cpu_seconds"])
+        for a, b in zip(numerator, denominator)
+        if a["cpu_seconds"] > 0 and b["cpu_seconds"] > 0
+    ]
+
+
 def close_workers(workers):
     for worker in {id(w): w for w in workers.values()}.values():
         worker.close()

@@ -224,11 +224,22 @@ class Pipeline:
         return time.perf_counter() - start, count
 
 
+def _from_benchmark(module, name):
+    """A builder whose class lives in the benchmark's own module (imported when first used)."""
+
+    def build(**spec):
+        return getattr(importlib.import_module(f"benchmarks.{module}"), name)(**spec)
+
+    return build
+
+
 _BUILDERS = {
     "keras_cifar": KerasCifar,
     "keras_resnet50": KerasResNet50,
     "torch_cifar": TorchCifar,
     "pipeline": Pipeline,
+    "fit_engine": _from_benchmark("distribute", "FitContender"),
+    "block_network": _from_benchmark("descendants", "BlockNetwork"),
 }
 
 

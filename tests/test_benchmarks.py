@@ -17,7 +17,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import BENCHMARK_NAMES  # noqa: E402
-from benchmarks.__main__ import main, update_results  # noqa: E402
+from benchmarks.__main__ import NAMES, main, update_results  # noqa: E402
 from benchmarks._harness import (  # noqa: E402
     Samples,
     alternate,
@@ -131,9 +131,11 @@ def test_each_written_section_names_the_machine_it_ran_on(tmp_path, monkeypatch,
 
 def test_list_names_every_benchmark_and_results_md_has_their_sections(capsys):
     assert main(["--list"]) == 0
-    assert capsys.readouterr().out.split() == list(BENCHMARK_NAMES)
+    listed = capsys.readouterr().out.split()
+    assert listed == list(NAMES) and set(BENCHMARK_NAMES) <= set(listed)
+    assert {"distribute", "descendants"} <= set(listed)
     results = (Path(__file__).resolve().parents[1] / "benchmarks" / "RESULTS.md").read_text()
-    for name in ("machine", *BENCHMARK_NAMES):
+    for name in ("machine", *NAMES):
         assert f"<!-- BEGIN {name} -->" in results and f"<!-- END {name} -->" in results
 
 
@@ -237,6 +239,81 @@ def test_resnet50_quick_compares_the_library_with_keras_applications():
         assert _positive(result.ratios[f"{task}_cpu"])
     assert "25,636,712 parameters" in result.markdown
     assert "| training (fit step) |" in result.markdown
+
+
+@pytest.mark.parametrize("network", ["resnext", "se", "resnet_d", "convnext"])
+def test_descendant_stock_networks_compute_what_the_library_networks_compute(network):
+    import numpy as np
+
+    from benchmarks import descendants
+
+    images = np.random.default_rng(0).standard_normal((4, 32, 32, 3)).astype("float32")
+    library = descendants.build(network, "library")
+    weights = library.get_weights()  # before training=True moves the BN statistics
+    expected = [np.asarray(library(images, training=flag)) for flag in (False, True)]
+    for variant in ("stock", "stock-fused-bn"):
+        library.set_weights(weights)
+        stock = descendants.build(network, variant)  # checks the parameter counts
+        assert descendants.parameter_counts(stock) == descendants.parameter_counts(library)
+        descendants.transfer_weights(library, stock)
+        for flag, want in zip((False, True), expected):
+            got = np.asarray(stock(images, training=flag))
+            np.testing.assert_allclose(got, want, atol=1e-4, rtol=1e-4)
+
+
+def test_descendants_refuses_a_stock_network_that_is_not_the_same():
+    from benchmarks import descendants
+
+    library = descendants.library_network("se")
+    other = descendants.stock_network("resnet_d")
+    with pytest.raises(RuntimeError, match="not the same network"):
+        descendants.check_same_network(library, other)
+    with pytest.raises(ValueError, match="unknown network"):
+        descendants.run(quick=True, networks=("vgg",), log=lambda line: None)
+
+
+def test_descendants_quick_measures_library_and_stock_side_by_side():
+    from benchmarks import descendants
+
+    result = descendants.run(quick=True, networks=("se", "convnext"), log=lambda line: None)
+    for network in ("se", "convnext"):
+        for variant in descendants.VARIANTS:
+            assert _positive(result.numbers[f"images_per_s/{network}/{variant}"])
+        for variant in ("stock", "stock-fused-bn"):
+            key = f"{network}/library_vs_{variant}"
+            assert 0 < result.ratios[f"{key}_low"] <= result.ratios[key]
+            assert result.ratios[key] <= result.ratios[f"{key}_high"]
+    # The parameter counts the workers report are the library models'.
+    assert "| squeeze-and-excitation basic blocks: `CifarResNet(14" in result.markdown
+    assert "| 176,840 + 1,120 |" in result.markdown
+
+
+def test_distribute_quick_trains_through_fit_on_one_and_two_devices():
+    from benchmarks import distribute
+
+    result = distribute.run(quick=True, log=lambda line: None)
+    for label in distribute.QUICK["contenders"]:
+        assert _positive(result.numbers[f"images_per_s/{label}"])
+    for key in (
+        "distributed-1_vs_none",
+        "distributed-2_vs_one-device",
+        "jax-distributed-2_vs_none",
+    ):
+        assert result.ratios[f"{key}_low"] <= result.ratios[key] <= result.ratios[f"{key}_high"]
+        assert _positive(result.ratios[key])
+    # What each worker trained under: one device needs no engine; two logical CPUs
+    # (TensorFlow) and two host devices (JAX) get their backend's engine with 2 replicas.
+    rows = {
+        cells[0].strip("`"): cells[2]
+        for line in result.markdown.splitlines()
+        if line.startswith("| `")
+        for cells in [[cell.strip() for cell in line.strip("|").split("|")]]
+    }
+    assert rows["tf-none"] == rows["tf-distributed-1"] == rows["tf-2cpu-one-device"] == "None (1)"
+    assert rows["tf-2cpu-distributed-2"] == "MirroredStrategy (2)"
+    assert rows["jax-none"] == "None (1)" and rows["jax-distributed-2"] == "DataParallel (2)"
+    with pytest.raises(ValueError, match="unknown contender"):
+        distribute.run(quick=True, contenders=("tf-gpu",), log=lambda line: None)
 
 
 def _check_gpu_table(table, backends, per_execution, precisions, compiled="off"):

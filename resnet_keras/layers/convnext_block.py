@@ -251,10 +251,29 @@ class ConvNeXtBlock(ResidualBlock):
             return self.downsample_conv(self.downsample_norm(inputs))
         return parameter_free_shortcut(inputs, self.filters, self.strides)
 
+    def _depthwise(self, inputs):
+        """The depthwise 7x7 convolution, computed as one (`ops.depthwise_conv`).
+
+        The layer is a `Conv2D(groups=channels)`, as keras.applications' ConvNeXt writes it, so
+        that weights move between the two unchanged. Calling it, though, sends a grouped
+        convolution through Keras' XLA path on the TensorFlow backend's CPU, about 30x slower
+        than a depthwise one (benchmarks/RESULTS.md, `descendants`). A grouped convolution with
+        one input channel per group IS a depthwise one whose kernel has its last two axes
+        swapped, so its own kernel and bias are applied that way.
+        """
+        convolution = self.depthwise_conv
+        kernel = ops.transpose(convolution.kernel, (0, 1, 3, 2))
+        outputs = ops.depthwise_conv(
+            inputs, ops.cast(kernel, inputs.dtype), strides=1, padding="same"
+        )
+        if convolution.use_bias:
+            outputs = ops.add(outputs, ops.cast(convolution.bias, outputs.dtype))
+        return outputs
+
     def _forward(self, inputs, training, gradient_through=None):
         """See `ResidualBlock._forward`; the shortcut is D(x), the branch reads it too."""
         inputs = self._downsample(inputs)
-        branch = self.norm(self.depthwise_conv(inputs))
+        branch = self.norm(self._depthwise(inputs))
         branch = keras.activations.gelu(self.pointwise_conv_1(branch), approximate=False)
         branch = self.pointwise_conv_2(branch)
         for layer in (self.layer_scale, self.attention_layer):
