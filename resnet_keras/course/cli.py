@@ -9,6 +9,8 @@
 (training_curves.png, confusion_matrix.png, misclassified.png, lr_schedule.png) and summary.json,
 which records the class names and the normalisation (`pixel_mean`, `pixel_std`) of the data.
 Running the same command again after an interruption resumes from the last finished epoch.
+`train --devices N [--sync-bn]` trains data-parallel on N devices with the backend's engine
+(`resnet_keras.training.distribute`); `--batch-size` is then the global batch, split over them.
 
 `predict` loads a run's model.keras with the summary.json beside it and prints the top-k
 classes of each image with their probabilities, then the time the prediction and the model's
@@ -57,6 +59,16 @@ RUN_CONFIG_FILE = "run.json"
 SUMMARY_FILE = "summary.json"
 # A different model or dataset cannot continue the backup in a run folder; other arguments can.
 _RUN_IDENTITY = ("model", "dataset")
+# What run folders written before `--devices` existed trained on: one device, no engine.
+_OLD_RUN_DEFAULTS = {"devices": "auto", "engine": None, "replicas": 1, "batch_norm": "global batch"}
+
+_MULTI_WORKER_ADVICE = (
+    "TF_CONFIG is set, but Keras 3's Model.fit cannot train under TensorFlow's "
+    "MultiWorkerMirroredStrategy (keras-team/keras#20585); train on this host's devices with "
+    "--devices (unset TF_CONFIG), or across hosts on JAX: KERAS_BACKEND=jax with "
+    "KERAS_DISTRIBUTION_JOB_ADDRESSES, KERAS_DISTRIBUTION_NUM_PROCESSES and "
+    "KERAS_DISTRIBUTION_PROCESS_ID set on each host"
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -88,6 +100,38 @@ def _non_negative_int(text):
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be an integer >= 0; received {text!r}")
     return value
+
+
+def _devices(text):
+    if text == "auto":
+        return text
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"must be 'auto' or an integer >= 1; received {text!r}"
+        ) from None
+
+
+def _add_device_arguments(parser):
+    from resnet_keras.training.distribute import ENGINES
+
+    parser.add_argument(
+        "--devices",
+        type=_devices,
+        default="auto",
+        help="devices to train on, data-parallel: 'auto' (default: every GPU or TPU when there "
+        "are two or more, else one device) or a number; on a machine without accelerators N > 1 "
+        "splits the CPU into N logical devices (slower than one: it shows how it works)",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="auto",
+        help="data-parallel engine: auto (the backend's: mirrored on TensorFlow, data_parallel "
+        "on JAX; the PyTorch backend has none), mirrored (tf.distribute.MirroredStrategy) or "
+        "data_parallel (keras.distribution.DataParallel)",
+    )
 
 
 def _positive_float(text):
@@ -157,7 +201,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--out", required=True, help="run folder, e.g. runs/resnet20")
     train.add_argument(
-        "--batch-size", type=_positive_int, default=None, help="default: the profile's (128)"
+        "--batch-size",
+        type=_positive_int,
+        default=None,
+        help="the GLOBAL batch: on N devices each takes batch/N images, so it must be a "
+        "multiple of N (default: the profile's, 128)",
     )
     train.add_argument(
         "--profile",
@@ -188,6 +236,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="deterministic TensorFlow ops (bit-exact reruns, somewhat slower)",
     )
     train.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs")
+    _add_device_arguments(train)
+    train.add_argument(
+        "--sync-bn",
+        action="store_true",
+        help="synchronised batch normalisation: statistics of the global batch, not of each "
+        "device's share (per device is the paper's; on JAX and on one device they are the "
+        "global batch's anyway)",
+    )
     train.add_argument(
         "--verbose", type=int, choices=(0, 1, 2), default=1, help="Keras verbosity (default 1)"
     )
@@ -240,6 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.error = parser.error
     info.add_argument("--profile", choices=PROFILES, default=None)
     info.add_argument("--data-dir", default=None, help="TFDS data directory to look in")
+    _add_device_arguments(info)
     info.add_argument(
         "--no-probe",
         action="store_true",
@@ -325,8 +382,12 @@ def _check_run_folder(out: Path, config: dict) -> int:
                 f"argument --out: {str(out)!r} holds a run with {', '.join(clashes)}; rerun "
                 "with those arguments to resume it, or choose another --out"
             )
+        previous = {**_OLD_RUN_DEFAULTS, **previous} if previous else previous
         changed = [key for key in config if key in previous and previous[key] != config[key]]
         if changed and resume_epoch:
+            # The backup holds plain values (weights, optimizer state), so a run can continue
+            # on another number of devices; the global batch is the same, and with the same
+            # batch normalisation the run is the same up to float rounding.
             print(
                 f"Note: resuming {out} with changed {', '.join(changed)} "
                 f"(was {', '.join(str(previous[key]) for key in changed)}).",
@@ -335,13 +396,146 @@ def _check_run_folder(out: Path, config: dict) -> int:
     return resume_epoch
 
 
-def _evaluate_test(model, test, max_wrong=32):
-    """Predictions on the test split; keeps only the first misclassified images."""
+def _device_kind(name: str) -> str:
+    # "/device:GPU:0" (TensorFlow) or "gpu:0" (JAX) -> "GPU".
+    return name.split(":")[-2].rsplit("/", 1)[-1].upper()
+
+
+def _set_up_devices(args, command="train") -> dict:
+    """The data-parallel engine `--devices` and `--engine` ask for, checked in one line each.
+
+    Runs before the backend initialises, so that it can still split the CPU into logical
+    devices. Returns the plan: `distribution` (the engine, or None for one device) and what
+    summary.json and `info` report about it.
+    """
+    import keras
+
+    from resnet_keras.training import distribute
+
+    backend = keras.backend.backend()
+    if command == "train" and backend == "tensorflow" and os.environ.get("TF_CONFIG"):
+        raise _UsageError(_MULTI_WORKER_ADVICE)
+    wanted = args.devices if isinstance(args.devices, int) else 1
+    if backend not in ("tensorflow", "jax") and (args.engine != "auto" or wanted > 1):
+        option = "--engine" if args.engine != "auto" else "--devices"
+        raise _UsageError(
+            f"argument {option}: the {backend} backend has no data-parallel engine here, so it "
+            "trains on one device; use KERAS_BACKEND=tensorflow (tf.distribute) or "
+            "KERAS_BACKEND=jax (keras.distribution) to train on several"
+        )
+    logical_cpus = False
+    # One logical device per core at most: more would only take turns on the same cores.
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if min(wanted, cores or 1) > 1:
+        try:
+            logical_cpus = distribute.split_host_cpu(min(wanted, cores or 1))
+        except RuntimeError as error:  # only where main() runs in a process that trained before
+            raise _UsageError(f"argument --devices: {_one_line(error)}") from None
+    processes = 1
+    joined = backend == "jax" and any(
+        os.environ.get(name) for name in distribute.MULTI_PROCESS_VARIABLES
+    )
+    if command == "train":
+        try:
+            processes = distribute.initialize_multi_process()
+        except Exception as error:  # noqa: BLE001 - whatever JAX says, in one line
+            names = ", ".join(distribute.MULTI_PROCESS_VARIABLES)
+            raise _UsageError(
+                f"keras.distribution.initialize() failed with {names} as set "
+                f"({type(error).__name__}: {_one_line(error)[:300]})"
+            ) from None
+    try:  # the engine first (devices=1 creates nothing), so that its line names --engine
+        distribute.data_parallel(devices=1, engine=args.engine)
+    except ValueError as error:
+        raise _UsageError(f"argument --engine: {_one_line(error)}") from None
+    try:
+        distribution = distribute.data_parallel(devices=args.devices, engine=args.engine)
+    except ValueError as error:
+        cpus = ""
+        if not distribute.visible_devices("accelerators"):
+            cpus = f" (a CPU is split into at most one device per core: {cores})"
+        raise _UsageError(f"argument --devices: {_one_line(error).rstrip('.')}{cpus}") from None
+    names = distribute.visible_devices()
+    return {
+        "distribution": distribution,
+        "engine": distribute.engine_name(distribution),
+        "replicas": distribute.replicas(distribution),
+        "device_kind": _device_kind(names[0]),
+        "visible_devices": len(names),
+        "logical_cpu_devices": logical_cpus,
+        "processes": processes,
+        "joined_processes": joined and command == "train",
+        "backend": backend,
+    }
+
+
+def _batch_norm_setting(args, plan) -> tuple[bool, str]:
+    """(`fit`'s synchronized_batch_norm, what summary.json records) for `--sync-bn`.
+
+    `--sync-bn` on one device is allowed, so that one command line serves a machine with one
+    GPU and one with several (`--devices auto`). The statistics there are the whole batch's
+    either way; on TensorFlow Keras computes them with its own ops instead of the fused
+    kernel, which rounds as a synchronised multi-device run does (1e-5 of each other in
+    tests/test_distribute.py, where the fused kernel is 1e-4 away).
+    """
+    if plan["replicas"] == 1:
+        if args.sync_bn:
+            print(
+                "Note: --sync-bn on one device: the batch statistics are the whole batch's "
+                "anyway (computed by Keras' ops, not the fused kernel).",
+                file=sys.stderr,
+            )
+        return args.sync_bn, "global batch"
+    if plan["backend"] == "jax":
+        if args.sync_bn:
+            print(
+                "Note: --sync-bn changes nothing on JAX: keras.distribution normalises with the "
+                "global batch's statistics anyway.",
+                file=sys.stderr,
+            )
+        return False, "global batch"
+    return args.sync_bn, "global batch" if args.sync_bn else "per replica"
+
+
+def _check_split_batches(plan, info, batch_size) -> None:
+    """On JAX every batch, the last partial one too, must split evenly over the devices."""
+    count = plan["replicas"]
+    if count == 1 or plan["backend"] != "jax":
+        return  # tf.distribute splits an uneven last batch as evenly as it can
+    for option, split, size in (
+        ("--train-size", "training", info.train_size),
+        ("--train-size", "validation", info.validation_size),
+    ):
+        last = size % batch_size
+        if last % count:
+            raise _UsageError(
+                f"argument {option}: on JAX every batch must split evenly over the {count} "
+                f"devices, but the last {split} batch has {last} images ({size} images in "
+                f"batches of {batch_size}); choose sizes that are multiples of {count}"
+            )
+
+
+def _evaluate_test(model, test, max_wrong=32, replicated=False):
+    """Predictions on the test split; keeps only the first misclassified images.
+
+    A model created under an engine is called directly (`replicated`): under
+    MirroredStrategy `predict_on_batch` returned each replica's outputs for the whole batch
+    (measured: 64 rows for a batch of 32 on 2 devices), and under keras.distribution a last
+    batch that does not split over the devices would fail. Outside the engine's scope the
+    call computes the whole batch on one device, from the replicated weights.
+    """
+    import keras
+
+    def predict(images):
+        if replicated:
+            return keras.ops.convert_to_numpy(model(images, training=False))
+        return model.predict_on_batch(images)
+
     labels, predictions, losses = [], [], []
     wrong_images, wrong_true, wrong_pred = [], [], []
     count = 0
     for images, batch_labels in test:
-        logits = np.asarray(model.predict_on_batch(images), dtype="float64")
+        logits = np.asarray(predict(images), dtype="float64")
         batch_labels = np.asarray(batch_labels).reshape(-1)
         batch_pred = logits.argmax(axis=1)
         shifted = logits - logits.max(axis=1, keepdims=True)
@@ -433,16 +627,26 @@ def _write_figures(out: Path, model, rows, scores, info, batch_size) -> None:
 def _train(args) -> int:
     wall_start = time.perf_counter()
     out = Path(args.out)
-    _check_writable(out)
 
     from resnet_keras.course.profiles import detect_profile, get_profile
     from resnet_keras.determinism import set_determinism
     from resnet_keras.training import configure_precision, fit, get_recipe, read_history_csv
+    from resnet_keras.training.distribute import distribution_scope
 
     profile_name, profile_reason = detect_profile(args.profile)
     profile = get_profile(profile_name)
     epochs = args.epochs or profile.epochs
     batch_size = args.batch_size or profile.batch_size
+    plan = _set_up_devices(args)  # before anything runs on the backend
+    replicas = plan["replicas"]
+    if batch_size % replicas:
+        raise _UsageError(
+            f"argument --batch-size: the global batch of {batch_size} images does not split "
+            f"evenly over {replicas} devices (each takes batch/{replicas}); pass a multiple "
+            f"of {replicas}"
+        )
+    synchronized, batch_norm = _batch_norm_setting(args, plan)
+    _check_writable(out)
     recipe = get_recipe(args.recipe or ("paper-warmup" if args.model == "resnet110" else "paper"))
     config = {
         "model": args.model,
@@ -454,6 +658,10 @@ def _train(args) -> int:
         "recipe": recipe.name,
         "lr": args.lr,
         "seed": args.seed,
+        "devices": args.devices,
+        "engine": plan["engine"],
+        "replicas": replicas,
+        "batch_norm": batch_norm,
     }
     if args.block != "basic":  # (run folders of the default block keep their config as before)
         config["block"] = args.block
@@ -469,9 +677,24 @@ def _train(args) -> int:
         f"Data: {info.name}, {info.train_size} train / {info.validation_size} validation / "
         f"{info.test_size} test images, batch {batch_size}."
     )
-    model = build_model(
-        args.model, num_classes=info.num_classes, input_shape=info.image_shape, block=args.block
-    )
+    _check_split_batches(plan, info, batch_size)
+    if plan["joined_processes"]:
+        print(
+            f"Processes: {plan['processes']} joined by keras.distribution.initialize() (each "
+            "loads the data and shards each global batch by its process id)."
+        )
+    if replicas > 1:
+        print(
+            f"Devices: {replicas} {plan['device_kind']} replicas on engine {plan['engine']}"
+            f"{' (logical CPU devices)' if plan['logical_cpu_devices'] else ''}, "
+            f"{batch_size // replicas} images each per global batch of {batch_size}, "
+            f"batch norm statistics of the {batch_norm}."
+        )
+    # The model's variables are mirrored (or replicated) only if created under the engine.
+    with distribution_scope(plan["distribution"]):
+        model = build_model(
+            args.model, num_classes=info.num_classes, input_shape=info.image_shape, block=args.block
+        )
     params = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     print(f"Model: {model.name}, {params:,} trainable parameters, dtype policy {precision}.")
     if resume_epoch:
@@ -485,12 +708,16 @@ def _train(args) -> int:
         **profile.fit_kwargs(epochs=epochs),
         learning_rate=args.lr,
         tensorboard=args.tensorboard,
+        distribution=plan["distribution"],
+        synchronized_batch_norm=synchronized,
         verbose=args.verbose,
     )
     losses = history.history.get("loss", [])
     diverged = bool(losses) and not math.isfinite(losses[-1])
     _save_model(model, out)
-    scores = _evaluate_test(model, data.test)
+    # (On JAX `predict_on_batch` outside the engine's scope takes any batch, and is compiled.)
+    mirrored = replicas > 1 and plan["backend"] == "tensorflow"
+    scores = _evaluate_test(model, data.test, replicated=mirrored)
     rows = read_history_csv(out / "history.csv")  # the whole run, across resumes
     _write_figures(out, model, rows, scores, info, batch_size)
 
@@ -516,6 +743,11 @@ def _train(args) -> int:
         "epochs_completed": len(rows),
         "resumed_from_epoch": resume_epoch,
         "deterministic": args.deterministic,
+        "synchronized_batch_norm": args.sync_bn,
+        "device_kind": plan["device_kind"],
+        "logical_cpu_devices": plan["logical_cpu_devices"],
+        "processes": plan["processes"],
+        "keras_backend": plan["backend"],
         **profile.accelerator_settings(),
         "test_accuracy": scores["accuracy"],
         "test_error_percent": 100.0 * (1.0 - scores["accuracy"]),
@@ -779,8 +1011,27 @@ def _versions() -> dict[str, str]:
     return versions
 
 
+def _data_parallel_rows(args, plan) -> list[tuple[str, str]]:
+    """`info`'s lines on the devices the backend sees and the engine `train` would use."""
+    count, kind, backend = plan["visible_devices"], plan["device_kind"], plan["backend"]
+    found = f"{count} {kind} device{'s' if count != 1 else ''} visible to {backend}"
+    if plan["logical_cpu_devices"]:
+        found += f" (the CPU split into logical devices by --devices {args.devices})"
+    asked = f"--devices {args.devices}" + (
+        f" --engine {args.engine}" if args.engine != "auto" else ""
+    )
+    if plan["distribution"] is None:
+        has_engine = backend in ("tensorflow", "jax")
+        engine = "one device, no engine" + ("" if has_engine else f" ({backend} has none)")
+    else:
+        engine = f"engine {plan['engine']} over {plan['replicas']} replicas"
+    return [("data parallel", found), ("", f"train {asked}: {engine}")]
+
+
 def _info(args) -> int:
     import keras
+
+    plan = _set_up_devices(args, command="info")  # before the backend initialises
     import tensorflow as tf
 
     from resnet_keras.course.profiles import ENV_VAR, detect_profile, get_profile
@@ -791,6 +1042,7 @@ def _info(args) -> int:
     rows.append(("devices", ", ".join(d.name.removeprefix("/physical_device:") for d in devices)))
     if not tf.config.list_physical_devices("GPU"):
         rows.append(("", "no GPU visible to TensorFlow"))
+    rows += _data_parallel_rows(args, plan)
     name, reason = detect_profile(args.profile)
     profile = get_profile(name)
     rows.append(("profile", f"{name} ({reason}; override with --profile or ${ENV_VAR})"))

@@ -49,6 +49,9 @@ _LAZY = {
     "repair_history_csv": "resnet_keras.training.callbacks",
     "suggest_learning_rate": "resnet_keras.training.lr_finder",
     "synchronized_batch_norm": "resnet_keras.training.distribute",
+    "replicas": "resnet_keras.training.distribute",
+    "visible_devices": "resnet_keras.training.distribute",
+    "worker_out_dir": "resnet_keras.training.multiworker",
     "train_with_gradient_tape": "resnet_keras.training.loop",
     "update": "resnet_keras.training.loop",
 }
@@ -101,6 +104,9 @@ __all__ = [
     "schedule_values",
     "suggest_learning_rate",
     "synchronized_batch_norm",
+    "replicas",
+    "visible_devices",
+    "worker_out_dir",
     "train_with_gradient_tape",
     "update",
 ]

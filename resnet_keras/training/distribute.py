@@ -35,11 +35,15 @@ from resnet_keras._validation import check_choice, check_positive_int
 
 __all__ = [
     "ENGINES",
+    "MULTI_PROCESS_VARIABLES",
     "data_parallel",
     "distributed",
     "distribution_scope",
+    "engine_name",
+    "initialize_multi_process",
     "model_distribution",
     "replicas",
+    "split_host_cpu",
     "synchronized_batch_norm",
     "visible_devices",
 ]
@@ -52,6 +56,15 @@ _BACKEND_ENGINES = {
     "tensorflow": ("mirrored",),
     "jax": ("data_parallel",),
 }
+
+MULTI_PROCESS_VARIABLES = (
+    "KERAS_DISTRIBUTION_JOB_ADDRESSES",
+    "KERAS_DISTRIBUTION_NUM_PROCESSES",
+    "KERAS_DISTRIBUTION_PROCESS_ID",
+)
+"""The environment variables `keras.distribution.initialize()` reads (one process per host)."""
+
+_FORCE_HOST_DEVICES = "--xla_force_host_platform_device_count"
 
 
 def _backend():
@@ -423,3 +436,121 @@ def synchronized_batch_norm(model, synchronized=True):
     finally:
         for layer, flag in zip(layers, before, strict=True):
             layer.synchronized = flag
+
+
+def split_host_cpu(count) -> bool:
+    """Makes the backend see `count` logical CPU devices, to run data-parallel on a CPU.
+
+    Two replicas on one CPU compute what two GPUs compute (more slowly: they share its cores),
+    which is how data-parallel training is tested and tried without accelerators. It has to
+    happen before the backend initialises: TensorFlow fixes its devices at its first operation
+    (`tf.config.set_logical_device_configuration`), JAX at its first computation
+    (`jax_num_cpu_devices`). Nothing is changed where a decision is made already: with GPUs
+    or TPUs on TensorFlow, with CPU devices configured before (a logical device configuration,
+    or XLA_FLAGS=--xla_force_host_platform_device_count), or on a backend with no engine.
+    On JAX accelerators cannot be counted before it initialises; there the CPU is split
+    anyway, which leaves GPUs and TPUs, JAX's default devices, as they were.
+
+    Args:
+        count: The number of CPU devices wanted (1: nothing to do).
+
+    Returns:
+        True if the CPU was split by this call, False if it was left as it was.
+
+    Raises:
+        RuntimeError: if the backend has initialised already with fewer CPU devices (the
+            message says to call it first, or to start a new process).
+        ValueError: if `count` is not a positive integer.
+
+    Examples:
+        >>> split_host_cpu(1)
+        False
+    """
+    import os
+
+    count = check_positive_int("count", count)
+    backend = _backend()
+    if count == 1 or backend not in _BACKEND_ENGINES:
+        return False
+    if backend == "jax":
+        import jax
+
+        if jax.config.jax_num_cpu_devices != -1 or _FORCE_HOST_DEVICES in os.environ.get(
+            "XLA_FLAGS", ""
+        ):
+            return False
+        try:
+            jax.config.update("jax_num_cpu_devices", count)
+            return True
+        except RuntimeError:  # JAX has computed something already
+            have = len(jax.devices("cpu"))
+            setting = "jax_num_cpu_devices"
+    else:
+        import tensorflow as tf
+
+        if tf.config.list_physical_devices("GPU") or tf.config.list_physical_devices("TPU"):
+            return False
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        if tf.config.get_logical_device_configuration(cpu) is not None:
+            return False
+        try:
+            tf.config.set_logical_device_configuration(
+                cpu, [tf.config.LogicalDeviceConfiguration()] * count
+            )
+            return True
+        except RuntimeError:  # TensorFlow has run an operation already
+            have = len(tf.config.list_logical_devices("CPU"))
+            setting = "tf.config.set_logical_device_configuration"
+    if have >= count:
+        return False
+    raise RuntimeError(
+        f"`count`: {backend} has initialised already with {have} CPU device(s), so it cannot "
+        f"be split into {count} ({setting} must come before its first operation); call "
+        "split_host_cpu first, in a new process."
+    )
+
+
+def initialize_multi_process() -> int:
+    """Joins the processes of a multi-host JAX run when the launcher set them up.
+
+    `keras.distribution.initialize()` connects this process to the others (one per host),
+    after which `keras.distribution` sees every host's devices and shards each global batch
+    over all of them. It reads `MULTI_PROCESS_VARIABLES`; this calls it only where one of
+    them is set, and only on JAX (TensorFlow's multi-host engine cannot run Keras 3's
+    `Model.fit`, see the module docstring). Call it before the model is built.
+
+    Returns:
+        The number of processes of the run (1 when nothing was set).
+
+    Examples:
+        >>> import os
+        >>> initialize_multi_process() if not any(
+        ...     name in os.environ for name in MULTI_PROCESS_VARIABLES) else 1
+        1
+    """
+    import os
+
+    if _backend() != "jax" or not any(os.environ.get(name) for name in MULTI_PROCESS_VARIABLES):
+        return 1
+    import jax
+
+    keras.distribution.initialize()
+    return int(jax.process_count())
+
+
+def engine_name(distribution) -> str | None:
+    """The name in `ENGINES` of `distribution`'s engine, or None for one device.
+
+    Args:
+        distribution: What `data_parallel` returns.
+
+    Returns:
+        "mirrored", "data_parallel" or None.
+
+    Examples:
+        >>> engine_name(None) is None
+        True
+    """
+    if distribution is None:
+        return None
+    return "mirrored" if hasattr(distribution, "num_replicas_in_sync") else "data_parallel"
