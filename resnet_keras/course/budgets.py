@@ -114,6 +114,54 @@ def _notebook_09(profile, dataset):
     }
 
 
+def _notebook_10(profile, dataset):
+    # The race of five CIFAR-layout networks, three seeds each, on the digits: one budget for
+    # all (the same steps, recipe and images). In ci 512 images of 16x16 for 6 epochs (48
+    # steps); in cpu all 1,437 at 32x32 (138 steps). A learning rate of 0.05: rk.fit's recipe
+    # divides it by 10 at half and three quarters of the run.
+    race = {
+        "ci": dict(image_size=16, train_size=512, epochs=6, batch_size=64),
+        "cpu": dict(image_size=32, train_size=None, epochs=6, batch_size=64),
+        "gpu": dict(image_size=32, train_size=None, epochs=20, batch_size=64),
+    }[profile.name]  # fmt: skip
+    # Part 2's recipe ladder: five rungs from three seeds (15 runs), so a smaller network than
+    # the race's in ci: ResNet-8 on 8x8 thumbnails (the digits' own resolution, as notebook
+    # 07), 48 steps. Measured in ci: the paper's recipe 87-93 %, every other rung 92-97 %.
+    recipe = {
+        "ci": dict(depth=8, image_size=8, train_size=512, epochs=6, batch_size=64),
+        "cpu": dict(depth=20, image_size=16, train_size=None, epochs=6, batch_size=64),
+        "gpu": dict(depth=20, image_size=32, train_size=None, epochs=30, batch_size=128),
+    }[profile.name]  # fmt: skip
+    return {
+        "race": {**race, "learning_rate": 0.05},
+        "recipe": {**recipe, "learning_rate": 0.05},
+        "seeds": (0, 1, 2),
+    }
+
+
+def _notebook_11(profile, dataset):
+    # Section 2: the same ResNet-8 from one seed on one device and on two (logical CPU
+    # devices), 8 steps of global batches of 128 (64 per device). A small learning rate: float
+    # rounding grows with every step, and less at a small one, so the measured gap between
+    # rounding and per-replica statistics is wide (lr 0.005: 20x; 0.02: 8x).
+    side = {"ci": 16, "cpu": 32, "gpu": 32}[profile.name]
+    devices = dict(
+        image_size=side, depth=8, train_size=512, epochs=2, batch_size=128, learning_rate=0.005
+    )
+    # Section 3's linear scaling rule: batches of 32 against 128, from three seeds, the same
+    # epochs. In ci, 8x8 thumbnails (the digits' own resolution), as notebook 07. Every run is
+    # on the CPU, in worker processes (scaling_runs.use_cpu_devices hides GPUs), so the gpu
+    # profile gets the cpu profile's sizes.
+    batches = {
+        "ci": dict(image_size=8, depth=8, train_size=1024, epochs=8),
+        "cpu": dict(image_size=16, depth=8, train_size=None, epochs=8),
+        "gpu": dict(image_size=16, depth=8, train_size=None, epochs=8),
+    }[profile.name]  # fmt: skip
+    return {"devices": devices, "batches": batches, "small_batch": 32, "large_batch": 128,
+            "base_learning_rate": 0.1, "base_batch": 256, "warmup_epochs": 0.5,
+            "seeds": (0, 1, 2)}  # fmt: skip
+
+
 _BUDGETS = {
     "01": _notebook_01,
     "02": _notebook_02,
@@ -121,6 +169,8 @@ _BUDGETS = {
     "07": _notebook_07,
     "08": _notebook_08,
     "09": _notebook_09,
+    "10": _notebook_10,
+    "11": _notebook_11,
 }
 
 
