@@ -33,6 +33,7 @@ import keras
 from keras import layers, ops
 
 from resnet_keras._validation import check_choice, check_positive_int
+from resnet_keras.course.experiments import accuracy_on
 from resnet_keras.layers import BlockType, BottleneckBlock, ConvNeXtBlock, register_block
 
 __all__ = [
@@ -231,16 +232,6 @@ def build_network(name, num_classes=10, input_shape=(32, 32, 3)):
     )
 
 
-def _accuracy(model, test):
-    import numpy as np
-
-    predictions, labels = [], []
-    for images, batch_labels in test:
-        predictions.append(np.argmax(model.predict_on_batch(images), axis=-1))
-        labels.append(np.asarray(batch_labels))
-    return float(np.mean(np.concatenate(predictions) == np.concatenate(labels)))
-
-
 def train_network(name, seeds, budget):
     """Trains `build_network(name)` on the digits from each seed, on one budget.
 
@@ -289,7 +280,7 @@ def train_network(name, seeds, budget):
                 shuffle=False,
                 verbose=0,
             )
-        accuracies.append(_accuracy(model, test))
+        accuracies.append(accuracy_on(model, test))
         seconds.append(time.perf_counter() - start)
     return {
         "name": name,

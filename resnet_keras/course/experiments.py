@@ -179,6 +179,17 @@ def train_seed_network(residual, seeds, budget, filters=(16, 32, 64), repeats=7)
     return runs
 
 
+def accuracy_on(model, test):
+    """Top-1 accuracy (a fraction) of `model` on the (images, labels) batches of `test`."""
+    import numpy as np
+
+    predictions, labels = [], []
+    for images, batch_labels in test:
+        predictions.append(np.argmax(model.predict_on_batch(images), axis=-1))
+        labels.append(np.asarray(batch_labels))
+    return float(np.mean(np.concatenate(predictions) == np.concatenate(labels)))
+
+
 def _seeds(seeds):
     seeds = [_validation.check_int("seeds", seed, 0) for seed in seeds]
     if not seeds:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import time
 
 from resnet_keras import _validation
+from resnet_keras.course.experiments import accuracy_on
 
 METHODS = ("scratch", "feature_extraction", "fine_tune", "fine_tune_frozen_bn", "gradual")
 """The ways to the target task that `transfer` runs, in the order the notebook shows them."""
@@ -84,16 +85,6 @@ def tasks(budget, seed=0, augment=True):
     )
 
 
-def _accuracy(model, test):
-    import numpy as np
-
-    predictions, labels = [], []
-    for images, batch_labels in test:
-        predictions.append(np.argmax(model.predict_on_batch(images), axis=-1))
-        labels.append(np.asarray(batch_labels))
-    return float(np.mean(np.concatenate(predictions) == np.concatenate(labels)))
-
-
 def pretrain_source(budget, path):
     """Trains ResNet-20 on the source task (digits 0-4) and saves it to `path` (a .keras file).
 
@@ -117,7 +108,7 @@ def pretrain_source(budget, path):
     )
     seconds = time.perf_counter() - start
     model.save(path)
-    return {"test_accuracy": _accuracy(model, source["test"]), "seconds": seconds}
+    return {"test_accuracy": accuracy_on(model, source["test"]), "seconds": seconds}
 
 
 def _switch_losses(model, base, images, labels):
@@ -195,7 +186,7 @@ def transfer(method, seed, budget, pretrained):
     result = {
         "method": method,
         "seed": seed,
-        "test_accuracy": _accuracy(model, target["test"]),
+        "test_accuracy": accuracy_on(model, target["test"]),
         "training_loss": losses,
         "seconds": time.perf_counter() - start,
     }
